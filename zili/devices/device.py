@@ -1,0 +1,115 @@
+"""The device interface a chip implements, and the registry that finds devices by name.
+
+A device owns memory and runs primitives. The smallest device is an *interpreter* such as
+``numpy``: it implements :meth:`Device.execute` for every non-movement primitive directly.
+Code-generating devices (``cpu``, later ``opencl`` and ``cuda``) get their ``execute`` from
+the compiler instead and implement only memory, ``compile`` and ``launch``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from zili.dtype import DType
+from zili.ops import Op
+from zili.ops.view import View
+
+Operand = tuple[Any, View, DType]  # (buffer, view onto it, element type)
+
+
+class Device:
+    """Base class: memory (copy in / copy out) plus primitive execution.
+
+    Buffers are opaque to the rest of zili: only the device that made one reads it.
+    """
+
+    name: str = "abstract"
+
+    def from_numpy(self, array: np.ndarray) -> Any:
+        """Copy a host array (any shape, C-contiguous) into a new flat device buffer."""
+        raise NotImplementedError
+
+    def to_numpy(self, buffer: Any, view: View, dtype: DType) -> np.ndarray:
+        """Copy the elements that ``view`` shows of ``buffer`` into a new host array."""
+        raise NotImplementedError
+
+    def execute(self, op: Op, shape: tuple[int, ...], dtype: DType, inputs: list[Operand],
+                arg: Any = None) -> Any:
+        """Run one primitive and return a new contiguous buffer holding ``shape`` elements.
+
+        ``arg`` carries the op's parameter: the target dtype for CAST, the reduced axes for
+        SUM/AMAX, the axis for GATHER/SCATTER_ADD, (seed, counter) for RANDOM.
+        """
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait until all queued work on the device has finished (a no-op on the host)."""
+
+    def __repr__(self) -> str:
+        return f"device(type={self.name!r})"
+
+
+_FACTORIES: dict[str, Callable[[], Device]] = {}
+_INSTANCES: dict[str, Device] = {}
+# Preference order for the default device; later devices register themselves in front.
+_PREFERENCE: list[str] = []
+
+
+def register_device(name: str, factory: Callable[[], Device], priority: int = 0) -> None:
+    """Make ``factory`` the way to build device ``name``; higher priority wins the default."""
+    _FACTORIES[name] = factory
+    _PREFERENCE.append(name)
+    _PRIORITY[name] = priority
+    _PREFERENCE.sort(key=lambda n: -_PRIORITY[n])
+
+
+_PRIORITY: dict[str, int] = {}
+
+
+def available_devices() -> list[str]:
+    """Names of the registered devices, most preferred first."""
+    return list(_PREFERENCE)
+
+
+def get_device(name: str | Device | None = None) -> Device:
+    """Return the device called ``name`` (``None``: the default device), creating it once.
+
+    Raises:
+        ValueError: if no device of that name is registered, listing the ones that are.
+    """
+    if isinstance(name, Device):
+        return name
+    if name is None:
+        name = default_device_name()
+    name = str(name).split(":")[0]
+    device = _INSTANCES.get(name)
+    if device is None:
+        if name not in _FACTORIES:
+            raise ValueError(f"unknown device {name!r}; available: {available_devices()} "
+                             "(set ZILI_DEVICE or pass device=... with one of them)")
+        device = _INSTANCES[name] = _FACTORIES[name]()
+    return device
+
+
+_DEFAULT: list[str] = []
+
+
+def default_device_name() -> str:
+    """The device used when none is named: ``ZILI_DEVICE`` if set, else the most preferred."""
+    if not _DEFAULT:
+        _DEFAULT.append(os.environ.get("ZILI_DEVICE") or _PREFERENCE[0])
+    return _DEFAULT[0]
+
+
+def set_default_device(name: str) -> None:
+    """Use ``name`` wherever no device is named from now on.
+
+    Raises:
+        ValueError: if no device of that name is registered.
+    """
+    get_device(name)
+    _DEFAULT[:] = [name.split(":")[0]]

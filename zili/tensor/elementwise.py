@@ -1,0 +1,316 @@
+"""Elementwise methods of Tensor: operators, math functions and comparisons.
+
+Each is one primitive or a short composition of primitives, so gradients come from the
+primitives' rules. Exponentials are built on EXP2/LOG2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from zili import dtype as dtypes
+from zili.ops import Op
+from zili.tensor import functions as F
+
+if TYPE_CHECKING:
+    from zili.tensor.tensor import Tensor
+
+LOG2_E = 1.0 / math.log(2.0)
+LN_2 = math.log(2.0)
+
+
+def _float(x: Tensor) -> Tensor:
+    """Integers and bools become the default float before transcendental functions."""
+    return x if x.dtype.is_floating_point else x.to(dtypes.default_float)
+
+
+class ElementwiseOps:
+    """Mixed into Tensor."""
+
+    __slots__ = ()
+
+    # --- arithmetic operators -------------------------------------------------------------
+
+    def __add__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.ADD, other)
+
+    def __radd__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.ADD, other, reverse=True)
+
+    def __sub__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.SUB, other)
+
+    def __rsub__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.SUB, other, reverse=True)
+
+    def __mul__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.MUL, other)
+
+    def __rmul__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.MUL, other, reverse=True)
+
+    def __truediv__(self: Tensor, other: Any) -> Tensor:
+        a, b = self._operands(other, "div")
+        if not a.dtype.is_floating_point:
+            a, b = _float(a), _float(b)
+        return F.Div.apply(a, b)
+
+    def __rtruediv__(self: Tensor, other: Any) -> Tensor:
+        a, b = self._operands(other, "div", reverse=True)
+        if not a.dtype.is_floating_point:
+            a, b = _float(a), _float(b)
+        return F.Div.apply(a, b)
+
+    def __floordiv__(self: Tensor, other: Any) -> Tensor:
+        a, b = self._operands(other, "floor_divide")
+        if a.dtype.is_floating_point:
+            raise TypeError("floor_divide: zili supports // on integer tensors; "
+                            "use (a / b).floor() for floats")
+        return F.Div.apply(a, b)
+
+    def __mod__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.MOD, other)
+
+    def __neg__(self: Tensor) -> Tensor:
+        if self.dtype is dtypes.bool_:
+            raise TypeError("neg: negation of a bool tensor is not supported; use ~x")
+        return F.Neg.apply(self)
+
+    def __pow__(self: Tensor, exponent: Any) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self: Tensor, base: Any) -> Tensor:
+        from zili.tensor.creation import full
+        return full(self.shape, base, dtype=dtypes.result_type(self, base),
+                    device=self.device).pow(self)
+
+    def __matmul__(self: Tensor, other: Tensor) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self: Tensor, other: Tensor) -> Tensor:
+        return other.matmul(self)
+
+    # --- bitwise / logical ----------------------------------------------------------------
+
+    def __and__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.AND, other)
+
+    def __or__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.OR, other)
+
+    def __xor__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.XOR, other)
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __invert__(self: Tensor) -> Tensor:
+        if self.dtype is dtypes.bool_:
+            return self._binary(Op.XOR, True)
+        return self._binary(Op.XOR, -1)
+
+    def logical_not(self: Tensor) -> Tensor:
+        """Elementwise not, as bool."""
+        return self.bool().__invert__()
+
+    # --- comparisons ----------------------------------------------------------------------
+
+    def __lt__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.CMPLT, other)
+
+    def __gt__(self: Tensor, other: Any) -> Tensor:
+        return self._binary(Op.CMPLT, other, reverse=True)
+
+    def __le__(self: Tensor, other: Any) -> Tensor:
+        return (self > other).__invert__()
+
+    def __ge__(self: Tensor, other: Any) -> Tensor:
+        return (self < other).__invert__()
+
+    def __eq__(self: Tensor, other: Any) -> Tensor:  # type: ignore[override]
+        return self._binary(Op.CMPEQ, other)
+
+    def __ne__(self: Tensor, other: Any) -> Tensor:  # type: ignore[override]
+        return self._binary(Op.CMPEQ, other).__invert__()
+
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+
+    # --- named arithmetic -----------------------------------------------------------------
+
+    def add(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
+        """self + alpha * other."""
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
+        """self - alpha * other."""
+        return self - (other * alpha if alpha != 1 else other)
+
+    def mul(self: Tensor, other: Any) -> Tensor:
+        """self * other."""
+        return self * other
+
+    def div(self: Tensor, other: Any) -> Tensor:
+        """self / other (true division)."""
+        return self / other
+
+    def maximum(self: Tensor, other: Any) -> Tensor:
+        """Elementwise maximum."""
+        return self._binary(Op.MAX, other)
+
+    def minimum(self: Tensor, other: Any) -> Tensor:
+        """Elementwise minimum."""
+        a, b = self._operands(other, "minimum")
+        return -F.Maximum.apply(-a, -b) if a.dtype is not dtypes.bool_ else a & b
+
+    def where(self: Tensor, a: Any, b: Any) -> Tensor:
+        """``a`` where self (a bool condition) is True, else ``b``."""
+        from zili.tensor.tensor import Tensor, broadcast_shape
+        if self.dtype is not dtypes.bool_:
+            raise TypeError(f"where: the condition must be bool, got {self.dtype.name}")
+        anchor = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else self
+        dtype = dtypes.result_type(a, b)
+        a = a.to(dtype) if isinstance(a, Tensor) else anchor._scalar(a, dtype)
+        b = b.to(dtype) if isinstance(b, Tensor) else anchor._scalar(b, dtype)
+        shape = broadcast_shape(self.shape, a.shape, b.shape, op="where")
+        return F.Where.apply(self.expand(shape), a.expand(shape), b.expand(shape))
+
+    def masked_fill(self: Tensor, mask: Tensor, value: Any) -> Tensor:
+        """self with ``value`` wherever the bool ``mask`` is True."""
+        if mask.dtype is not dtypes.bool_:
+            raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype.name}")
+        return mask.where(self._scalar(value), self).expand(self.shape)
+
+    # --- math -----------------------------------------------------------------------------
+
+    def exp2(self: Tensor) -> Tensor:
+        """2 ** self."""
+        return F.Exp2.apply(_float(self))
+
+    def log2(self: Tensor) -> Tensor:
+        """Base-2 logarithm."""
+        return F.Log2.apply(_float(self))
+
+    def exp(self: Tensor) -> Tensor:
+        """e ** self."""
+        return F.Exp2.apply(_float(self) * LOG2_E)
+
+    def log(self: Tensor) -> Tensor:
+        """Natural logarithm."""
+        return F.Log2.apply(_float(self)) * LN_2
+
+    def sin(self: Tensor) -> Tensor:
+        """Sine."""
+        return F.Sin.apply(_float(self))
+
+    def cos(self: Tensor) -> Tensor:
+        """Cosine, as sin(x + pi/2)."""
+        return F.Sin.apply(_float(self) + math.pi / 2)
+
+    def sqrt(self: Tensor) -> Tensor:
+        """Square root."""
+        return F.Sqrt.apply(_float(self))
+
+    def rsqrt(self: Tensor) -> Tensor:
+        """1 / sqrt(self)."""
+        return F.Reciprocal.apply(F.Sqrt.apply(_float(self)))
+
+    def reciprocal(self: Tensor) -> Tensor:
+        """1 / self."""
+        return F.Reciprocal.apply(_float(self))
+
+    def square(self: Tensor) -> Tensor:
+        """self * self."""
+        return self * self
+
+    def abs(self: Tensor) -> Tensor:
+        """Absolute value."""
+        if self.dtype is dtypes.bool_:
+            return self
+        return (self < 0).where(-self, self)
+
+    def sign(self: Tensor) -> Tensor:
+        """-1, 0 or 1 by sign."""
+        return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
+
+    def relu(self: Tensor) -> Tensor:
+        """max(self, 0) with gradient 0 at 0, as PyTorch."""
+        return (self > 0).where(self, 0)
+
+    def sigmoid(self: Tensor) -> Tensor:
+        """1 / (1 + exp(-self))."""
+        return (1 + (-self).exp()).reciprocal()
+
+    def tanh(self: Tensor) -> Tensor:
+        """Hyperbolic tangent, as 2 * sigmoid(2x) - 1."""
+        return 2 * (2 * self).sigmoid() - 1
+
+    def pow(self: Tensor, exponent: Any) -> Tensor:
+        """self ** exponent; small integer exponents multiply, others use exp2/log2."""
+        from zili.tensor.tensor import Tensor
+        if not isinstance(exponent, Tensor):
+            if exponent == 0:
+                return (self * 0 + 1) if self.dtype.is_floating_point else self * 0 + 1
+            if exponent == 1:
+                return self * 1
+            if exponent == 2:
+                return self * self
+            if exponent == 3:
+                return self * self * self
+            if exponent == -1:
+                return self.reciprocal()
+            if exponent == 0.5:
+                return self.sqrt()
+            if exponent == -0.5:
+                return self.rsqrt()
+        base = _float(self)
+        magnitude = (base.abs().log2() * exponent).exp2()
+        if isinstance(exponent, Tensor):
+            return _signed_power(magnitude, base, _float(exponent))
+        if float(exponent) != int(exponent):
+            return (base < 0).where(float("nan"), magnitude)  # NaN, as in PyTorch
+        odd = int(exponent) % 2 == 1
+        return (base < 0).where(-magnitude, magnitude) if odd else magnitude
+
+    def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """Limit values to [min, max]."""
+        out = self
+        if min is not None:
+            out = (out < min).where(min, out) if not _is_tensor(min) else out.maximum(min)
+        if max is not None:
+            out = (out > max).where(max, out) if not _is_tensor(max) else out.minimum(max)
+        return out
+
+    clip = clamp
+
+    def lerp(self: Tensor, end: Tensor, weight: Any) -> Tensor:
+        """self + weight * (end - self)."""
+        return self + (end - self) * weight
+
+    def isnan(self: Tensor) -> Tensor:
+        """True where the value is NaN."""
+        return (self == self).__invert__()
+
+    def isinf(self: Tensor) -> Tensor:
+        """True where the value is +-inf."""
+        return self.abs() == float("inf") if self.dtype.is_floating_point else self != self
+
+    def isfinite(self: Tensor) -> Tensor:
+        """True where the value is neither NaN nor infinite."""
+        return (self.isnan() | self.isinf()).__invert__()
+
+
+def _signed_power(magnitude: Tensor, base: Tensor, exponent: Tensor) -> Tensor:
+    """Sign of ``base ** exponent`` for a negative base: odd whole powers negate, fractional
+    powers are NaN."""
+    whole = exponent.to(dtypes.int64).to(exponent.dtype) == exponent
+    odd = whole & ((exponent.to(dtypes.int64) % 2) == 1)
+    negative = (base < 0).expand(magnitude.shape)
+    return negative.where(whole.where(odd.where(-magnitude, magnitude), float("nan")),
+                          magnitude)
+
+
+def _is_tensor(x: Any) -> bool:
+    from zili.tensor.tensor import Tensor
+    return isinstance(x, Tensor)

@@ -1,0 +1,291 @@
+"""Backward rules for the primitives. Each class is one primitive: ``forward`` runs it on the
+device, ``backward`` expresses its vector-Jacobian product in primitives again."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from zili.dtype import DType
+from zili.ops import Op
+from zili.tensor.autograd import Function
+
+if TYPE_CHECKING:
+    from zili.tensor.tensor import Tensor
+
+LN2 = math.log(2.0)
+
+
+def _run(op: Op, shape: tuple[int, ...], dtype: DType, inputs: tuple[Tensor, ...],
+         arg: Any = None) -> Tensor:
+    from zili.tensor.tensor import execute
+    return execute(op, shape, dtype, inputs, arg)
+
+
+class Unary(Function):
+    op: Op
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.saved = x
+        out = _run(self.op, x.shape, x.dtype, (x,))
+        return out
+
+
+class Neg(Unary):
+    op = Op.NEG
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (-grad,)
+
+
+class Exp2(Function):
+    def forward(self, x: Tensor) -> Tensor:
+        self.saved = _run(Op.EXP2, x.shape, x.dtype, (x,))
+        return self.saved
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad * self.saved * LN2,)
+
+
+class Log2(Unary):
+    op = Op.LOG2
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad / (self.saved * LN2),)
+
+
+class Sin(Unary):
+    op = Op.SIN
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad * (self.saved + math.pi / 2).sin(),)
+
+
+class Sqrt(Function):
+    def forward(self, x: Tensor) -> Tensor:
+        self.saved = _run(Op.SQRT, x.shape, x.dtype, (x,))
+        return self.saved
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad / (self.saved * 2),)
+
+
+class Reciprocal(Function):
+    def forward(self, x: Tensor) -> Tensor:
+        self.saved = _run(Op.RECIPROCAL, x.shape, x.dtype, (x,))
+        return self.saved
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (-(grad * self.saved * self.saved),)
+
+
+class Cast(Function):
+    def forward(self, x: Tensor, dtype: DType) -> Tensor:
+        self.saved = x.dtype
+        return _run(Op.CAST, x.shape, dtype, (x,), dtype)
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad.to(self.saved) if self.saved.is_floating_point else None,)
+
+
+class Copy(Function):
+    def forward(self, x: Tensor) -> Tensor:
+        return _run(Op.COPY, x.shape, x.dtype, (x,))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad,)
+
+
+class Binary(Function):
+    op: Op
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        self.saved = (a, b)
+        dtype = a.dtype if self.op not in (Op.CMPLT, Op.CMPEQ) else _bool()
+        return _run(self.op, a.shape, dtype, (a, b))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (None, None)
+
+
+def _bool() -> DType:
+    from zili.dtype import bool_
+    return bool_
+
+
+class Add(Binary):
+    op = Op.ADD
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad, grad)
+
+
+class Sub(Binary):
+    op = Op.SUB
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad, -grad if self.parents[1].requires_grad else None)
+
+
+class Mul(Binary):
+    op = Op.MUL
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        a, b = self.saved
+        return (grad * b if a.requires_grad else None, grad * a if b.requires_grad else None)
+
+
+class Div(Binary):
+    op = Op.DIV
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        a, b = self.saved
+        grad_a = grad / b
+        return (grad_a, -(grad_a * a / b) if b.requires_grad else None)
+
+
+class Maximum(Binary):
+    op = Op.MAX
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        # Ties split the gradient evenly, as PyTorch's maximum does.
+        a, b = self.saved
+        share = (a > b).to(grad.dtype) + (a == b).to(grad.dtype) * 0.5
+        return (grad * share, grad * (1.0 - share))
+
+
+class NoGradBinary(Binary):
+    """Comparisons, bitwise ops and MOD: piecewise constant, so no gradient flows."""
+
+
+class Where(Function):
+    def forward(self, condition: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        self.saved = condition
+        return _run(Op.WHERE, a.shape, a.dtype, (condition, a, b))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        zero = grad.zeros_like_scalar()
+        return (None, self.saved.where(grad, zero), self.saved.where(zero, grad))
+
+
+class Sum(Function):
+    def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        self.saved = x.shape
+        shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        return _run(Op.SUM, shape, x.dtype, (x,), axes)
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad.expand(self.saved),)
+
+
+class Amax(Function):
+    def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        out = _run(Op.AMAX, shape, x.dtype, (x,), axes)
+        self.saved = (x, out, axes)
+        return out
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        # Ties share the gradient evenly, as PyTorch's amax does.
+        x, out, axes = self.saved
+        hit = (x == out.expand(x.shape)).to(grad.dtype)
+        count = hit.sum(axes, keepdim=True)
+        return ((grad / count).expand(x.shape) * hit,)
+
+
+class Reshape(Function):
+    def forward(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        self.saved = x.shape
+        return x._reshape_view(shape)
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad.reshape(self.saved),)
+
+
+class Permute(Function):
+    def forward(self, x: Tensor, order: tuple[int, ...]) -> Tensor:
+        self.saved = order
+        return x._with_view(x.view.permute(order))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        inverse = tuple(sorted(range(len(self.saved)), key=self.saved.__getitem__))
+        return (grad.permute(inverse),)
+
+
+class Expand(Function):
+    def forward(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        self.saved = x.shape
+        return x._with_view(x.view.expand(shape))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        axes = tuple(i for i, (a, b) in enumerate(zip(self.saved, grad.shape)) if a != b)
+        return (grad.sum(axes, keepdim=True) if axes else grad,)
+
+
+class Shrink(Function):
+    def forward(self, x: Tensor, bounds: tuple[tuple[int, int], ...]) -> Tensor:
+        self.saved = (x.shape, bounds)
+        return x._with_view(x.view.shrink(bounds))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        shape, bounds = self.saved
+        return (grad.pad_axes(tuple((b, s - e) for s, (b, e) in zip(shape, bounds))),)
+
+
+class Pad(Function):
+    def forward(self, x: Tensor, padding: tuple[tuple[int, int], ...]) -> Tensor:
+        self.saved = (x.shape, padding)
+        return x._with_view(x.view.pad(padding))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        shape, padding = self.saved
+        return (grad.shrink(tuple((lo, lo + s) for s, (lo, _) in zip(shape, padding))),)
+
+
+class Flip(Function):
+    def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        self.saved = axes
+        return x._with_view(x.view.flip(axes))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return (grad.flip(self.saved),)
+
+
+class Matmul(Function):
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        self.saved = (a, b)
+        return _run(Op.MATMUL, a.shape[:-1] + b.shape[-1:], a.dtype, (a, b))
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        a, b = self.saved
+        grad_a = grad.matmul(b.transpose(-1, -2)) if a.requires_grad else None
+        grad_b = a.transpose(-1, -2).matmul(grad) if b.requires_grad else None
+        return (grad_a, grad_b)
+
+
+class Gather(Function):
+    def forward(self, x: Tensor, index: Tensor, axis: int) -> Tensor:
+        self.saved = (x.shape, index, axis)
+        return _run(Op.GATHER, index.shape, x.dtype, (x, index), axis)
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        shape, index, axis = self.saved
+        return (_run(Op.SCATTER_ADD, shape, grad.dtype, (index, grad), axis), None)
+
+
+class ScatterAdd(Function):
+    def forward(self, index: Tensor, source: Tensor, axis: int,
+                shape: tuple[int, ...]) -> Tensor:
+        self.saved = (index, axis)
+        return _run(Op.SCATTER_ADD, shape, source.dtype, (index, source), axis)
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        index, axis = self.saved
+        return (None, _run(Op.GATHER, index.shape, grad.dtype, (grad, index), axis))
+
+
+BINARY_FUNCTIONS: dict[Op, type[Binary]] = {
+    Op.ADD: Add, Op.SUB: Sub, Op.MUL: Mul, Op.DIV: Div, Op.MAX: Maximum,
+}
+for _op in (Op.MOD, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR, Op.XOR):
+    BINARY_FUNCTIONS[_op] = type(f"NoGrad_{_op.value}", (NoGradBinary,), {"op": _op})

@@ -1,0 +1,152 @@
+"""Indexing: ``x[...]`` and ``x[...] = v`` as views (ints, slices, None, ...) and GATHER
+(integer and bool index tensors, strided slices)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zili import dtype as dtypes
+from zili.tensor import functions as F
+from zili.tensor.autograd import grad_mode
+
+if TYPE_CHECKING:
+    from zili.tensor.tensor import Tensor
+
+
+def index_select(x: Tensor, axis: int, index: Tensor) -> Tensor:
+    """Rows of ``x`` along ``axis`` picked by the 1-D int64 ``index`` (torch.index_select).
+
+    Raises:
+        IndexError: if an index is outside the axis.
+    """
+    axis = x._axis(axis)
+    size = x.shape[axis]
+    if index.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    if index.dtype not in (dtypes.int64, dtypes.int32):
+        raise TypeError(f"index_select: index must be int64 or int32, got {index.dtype.name}")
+    host = index.numpy()
+    if host.size and (host.min() < -size or host.max() >= size):
+        raise IndexError(f"index {int(host.min() if host.min() < -size else host.max())} is "
+                         f"out of bounds for axis {axis} with size {size} (shape {x.shape})")
+    if host.size and host.min() < 0:
+        index = (index < 0).where(index + size, index)
+    shape = [1] * x.ndim
+    shape[axis] = index.shape[0]
+    target = x.shape[:axis] + (index.shape[0],) + x.shape[axis + 1:]
+    return F.Gather.apply(x, index.to(dtypes.int64).reshape(shape).expand(target), axis=axis)
+
+
+def _as_index_tensor(item: Any, device: Any) -> Tensor:
+    from zili.tensor.creation import tensor
+    from zili.tensor.tensor import Tensor
+    if isinstance(item, Tensor):
+        return item
+    return tensor(np.asarray(item), device=device)
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]`` with NumPy/PyTorch semantics for ints, slices, None, Ellipsis, integer
+    and bool index tensors (several integer indices must sit on adjacent axes).
+
+    Raises:
+        IndexError: for too many indices or an index out of range.
+    """
+    from zili.tensor.creation import tensor
+    from zili.tensor.tensor import Tensor
+    items = list(index) if isinstance(index, tuple) else [index]
+
+    def consumed(item: Any) -> int:
+        if item is None or item is Ellipsis:
+            return 0
+        if isinstance(item, (Tensor, np.ndarray)) and item.dtype in (dtypes.bool_, np.bool_):
+            return item.ndim
+        return 1
+    used = sum(consumed(i) for i in items)
+    if used > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim} (shape {x.shape})")
+    if Ellipsis in [i for i in items if not isinstance(i, (Tensor, np.ndarray))]:
+        at = next(k for k, i in enumerate(items) if i is Ellipsis)
+        items[at:at + 1] = [slice(None)] * (x.ndim - used)
+    axis = 0
+    advanced: list[tuple[int, Tensor]] = []
+    for item in items:
+        if item is None:
+            x = x.unsqueeze(axis)
+            axis += 1
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            size = x.shape[axis]
+            i = int(item) + size if item < 0 else int(item)
+            if not 0 <= i < size:
+                raise IndexError(f"index {item} is out of bounds for axis {axis} with size "
+                                 f"{size}")
+            x = x.narrow(axis, i, 1).squeeze(axis)
+        elif isinstance(item, slice):
+            start, stop, step = item.indices(x.shape[axis])
+            if step == 1:
+                x = x.narrow(axis, start, max(stop - start, 0))
+            else:
+                picks = np.arange(start, stop, step, dtype=np.int64)
+                x = index_select(x, axis, tensor(picks, device=x.device))
+            axis += 1
+        else:
+            picker = _as_index_tensor(item, x.device)
+            if picker.dtype is dtypes.bool_:
+                if picker.shape != x.shape[axis:axis + picker.ndim]:
+                    raise IndexError(f"mask of shape {picker.shape} does not match axes "
+                                     f"{x.shape[axis:axis + picker.ndim]} of shape {x.shape}")
+                x = x.flatten(axis, axis + picker.ndim - 1) if picker.ndim > 1 else x
+                picker = tensor(np.flatnonzero(picker.numpy()).astype(np.int64),
+                                device=x.device)
+            elif picker.dtype.is_floating_point:
+                raise IndexError("tensors used as indices must be integer or bool, got "
+                                 f"{picker.dtype.name}")
+            advanced.append((axis, picker))
+            axis += 1
+    if not advanced:
+        return x
+    first = advanced[0][0]
+    if [a for a, _ in advanced] != list(range(first, first + len(advanced))):
+        raise NotImplementedError("indexing with integer tensors on non-adjacent axes is not "
+                                  "supported; index one axis at a time")
+    from zili.tensor.tensor import broadcast_shape
+    shape = broadcast_shape(*(p.shape for _, p in advanced), op="index")
+    sizes = x.shape[first:first + len(advanced)]
+    linear = None
+    for (a, picker), size in zip(advanced, sizes):
+        picker = picker.to(dtypes.int64)
+        host = picker.numpy()
+        if host.size and (host.min() < -size or host.max() >= size):
+            raise IndexError(f"index out of bounds for axis {a} with size {size}")
+        picker = (picker < 0).where(picker + size, picker).expand(shape)
+        linear = picker if linear is None else linear * size + picker
+    assert linear is not None
+    merged = x.flatten(first, first + len(advanced) - 1) if len(advanced) > 1 else x
+    picked = index_select(merged, first, linear.reshape(-1))
+    return picked.unflatten(first, shape) if shape else picked.squeeze(first)
+
+
+def setitem(x: Tensor, index: Any, value: Any) -> None:
+    """``x[index] = value``: x now holds the new values (gradients flow to both).
+
+    Raises:
+        RuntimeError: when x is a leaf that requires grad (as PyTorch does).
+    """
+    from zili.tensor.creation import arange
+    from zili.tensor.tensor import Tensor
+    if x.is_leaf and x.requires_grad and grad_mode.enabled:
+        raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
+                           "operation; wrap it in zili.no_grad() or use .data")
+    count = math.prod(x.shape)
+    positions = getitem(arange(count, device=x.device).reshape(x.shape), index)
+    if not isinstance(value, Tensor):
+        value = x._scalar(value)
+    value = value.to(x.dtype).expand(positions.shape).reshape(-1)
+    flat_positions = positions.reshape(-1)
+    scattered = F.ScatterAdd.apply(flat_positions, value, axis=0, shape=(count,))
+    hit = F.ScatterAdd.apply(flat_positions, x._scalar(1, dtypes.int32).expand(
+        flat_positions.shape), axis=0, shape=(count,)) > 0
+    x._assign(hit.where(scattered, x.reshape(-1)).reshape(x.shape))

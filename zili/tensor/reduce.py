@@ -1,0 +1,174 @@
+"""Reductions and matrix products on Tensor: sum, mean, max, var, argmax, matmul ..."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from zili import dtype as dtypes
+from zili.tensor import functions as F
+
+if TYPE_CHECKING:
+    from zili.tensor.tensor import Tensor
+
+Dim = int | Sequence[int] | None
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _drop(x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+    if keepdim:
+        return x
+    return x.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+class ReduceOps:
+    """Mixed into Tensor."""
+
+    __slots__ = ()
+
+    def sum(self: Tensor, dim: Dim = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Sum over ``dim`` (all axes if None); bool and integers sum in int64, as PyTorch."""
+        x = self
+        if dtype is not None:
+            x = x.to(dtypes.to_dtype(dtype))
+        elif not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
+            x = x.to(dtypes.int64)
+        axes = x._axes(dim)
+        if not axes:
+            return x
+        return _drop(F.Sum.apply(x, axes=axes), axes, keepdim)
+
+    def mean(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """Arithmetic mean over ``dim``.
+
+        Raises:
+            TypeError: for integer tensors (as PyTorch: cast to float first).
+        """
+        if not self.dtype.is_floating_point:
+            raise TypeError(f"mean: needs a floating-point tensor, got {self.dtype.name}; "
+                            "call .float() first")
+        axes = self._axes(dim)
+        count = 1
+        for a in axes:
+            count *= self.shape[a]
+        return self.sum(axes, keepdim) * (1.0 / count if count else float("nan"))
+
+    def var(self: Tensor, dim: Dim = None, keepdim: bool = False, *, correction: int = 1,
+            unbiased: bool | None = None) -> Tensor:
+        """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch)."""
+        if unbiased is not None:
+            correction = int(unbiased)
+        axes = self._axes(dim)
+        count = 1
+        for a in axes:
+            count *= self.shape[a]
+        centered = self - self.mean(axes, keepdim=True)
+        return (centered * centered).sum(axes, keepdim) / max(count - correction, 0)
+
+    def std(self: Tensor, dim: Dim = None, keepdim: bool = False, *,
+            correction: int = 1) -> Tensor:
+        """Standard deviation over ``dim``."""
+        return self.var(dim, keepdim, correction=correction).sqrt()
+
+    def amax(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """Maximum over ``dim`` (ties share the gradient)."""
+        axes = self._axes(dim)
+        if self.numel() == 0:
+            raise RuntimeError(f"amax: cannot reduce an empty tensor of shape {self.shape}")
+        if not axes:
+            return self
+        return _drop(F.Amax.apply(self, axes=axes), axes, keepdim)
+
+    def amin(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """Minimum over ``dim``."""
+        if self.dtype is dtypes.bool_:
+            return self.to(dtypes.int64).amin(dim, keepdim).bool()
+        return -(-self).amax(dim, keepdim)
+
+    def max(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+        """The overall maximum, or (values, indices) along ``dim``, or elementwise with a
+        tensor argument, as in PyTorch."""
+        from zili.tensor.tensor import Tensor
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax()
+        return MaxResult(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+
+    def min(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+        """The overall minimum, or (values, indices) along ``dim``."""
+        from zili.tensor.tensor import Tensor
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin()
+        return MaxResult(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+
+    def argmax(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the first maximum along ``dim`` (of the flattened tensor if None)."""
+        from zili.tensor.creation import arange
+        if dim is None:
+            return self.reshape(-1).argmax(0)
+        axis = self._axis(dim)
+        x = self.detach()
+        size = x.shape[axis]
+        hit = x == x.amax(axis, keepdim=True)
+        shape = tuple(size if i == axis else 1 for i in range(x.ndim))
+        reverse = arange(size, 0, -1, dtype=dtypes.int64, device=x.device).reshape(shape)
+        first = hit.where(reverse, 0).amax(axis, keepdim=keepdim)
+        return size - first
+
+    def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the first minimum along ``dim``."""
+        return (-self.detach() if self.dtype is not dtypes.bool_ else
+                self.logical_not()).argmax(dim, keepdim)
+
+    def any(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """True where any element along ``dim`` is nonzero."""
+        return self.bool().to(dtypes.int32).amax(dim, keepdim).bool()
+
+    def all(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
+        """True where every element along ``dim`` is nonzero."""
+        return self.bool().logical_not().any(dim, keepdim).logical_not()
+
+    def logsumexp(self: Tensor, dim: Dim, keepdim: bool = False) -> Tensor:
+        """log(sum(exp(x))) over ``dim``, stable for large values."""
+        axes = self._axes(dim)
+        peak = self.detach().amax(axes, keepdim=True)
+        peak = peak.isinf().where(0.0, peak)  # all -inf rows give -inf, not NaN
+        total = (self - peak).exp().sum(axes, keepdim=True).log() + peak
+        return _drop(total, axes, keepdim)
+
+    def matmul(self: Tensor, other: Tensor) -> Tensor:
+        """Matrix product with NumPy's rules for 1-D operands and broadcast batch axes.
+
+        Raises:
+            ValueError: naming both shapes when the inner sizes differ.
+        """
+        from zili.tensor.tensor import broadcast_shape
+        a, b = self, other
+        if a.dtype is not b.dtype:
+            common = dtypes.promote_types(a.dtype, b.dtype)
+            a, b = a.to(common), b.to(common)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: both arguments need at least one dimension")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else -1]:
+            raise ValueError(f"matmul: shapes {self.shape} and {other.shape} do not multiply "
+                             f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else -1]})")
+        if b.ndim == 1:
+            return a.matmul(b.reshape(-1, 1)).squeeze(-1)
+        if a.ndim == 1:
+            return a.reshape(1, -1).matmul(b).squeeze(-2)
+        if b.ndim == 2 and a.ndim > 2:
+            # Fold batch axes into rows: one large product instead of many small ones.
+            rows = a.reshape(-1, a.shape[-1])
+            return F.Matmul.apply(rows, b).reshape(a.shape[:-1] + (b.shape[-1],))
+        batch = broadcast_shape(a.shape[:-2], b.shape[:-2], op="matmul")
+        a = a.expand(batch + a.shape[-2:])
+        b = b.expand(batch + b.shape[-2:])
+        return F.Matmul.apply(a, b)
+
+    def dot(self: Tensor, other: Tensor) -> Tensor:
+        """Inner product of two vectors."""
+        return self.matmul(other)

@@ -1,0 +1,399 @@
+"""``zili.Tensor``: a view onto a device buffer, with PyTorch's operators and autograd.
+
+Every operation here ends in a primitive (``zili.ops``): elementwise and reduction work runs
+on the tensor's device through :func:`execute`; movement only changes the View. Dtype
+promotion and broadcasting happen here, once, so devices see operands that already agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from zili import dtype as dtypes
+from zili.devices import Device, get_device
+from zili.dtype import DType
+from zili.ops import Op
+from zili.ops.view import View
+from zili.tensor import functions as F
+from zili.tensor.autograd import grad_mode, run_backward
+from zili.tensor.composite import CompositeOps
+from zili.tensor.elementwise import ElementwiseOps
+from zili.tensor.movement import MovementOps
+from zili.tensor.reduce import ReduceOps
+
+Scalar = int | float | bool
+ShapeLike = int | Sequence[int]
+
+
+def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tensor],
+            arg: Any = None, device: Device | None = None) -> Tensor:
+    """Run one primitive on the inputs' device and wrap the result (no autograd)."""
+    device = device or inputs[0].device
+    for t in inputs:
+        if t.device is not device:
+            raise RuntimeError(f"{op.value}: tensors are on different devices "
+                               f"({[x.device.name for x in inputs]}); move them with .to()")
+    buffer = device.execute(op, shape, dtype, [(t.buffer, t.view, t.dtype) for t in inputs], arg)
+    return Tensor._make(buffer, View(shape), dtype, device)
+
+
+def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
+    """The shape NumPy/PyTorch broadcasting gives ``shapes``.
+
+    Raises:
+        ValueError: naming the operation and the shapes when they do not broadcast.
+    """
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} do "
+                             f"not broadcast (axis {axis - ndim}); sizes must match or be 1")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
+    """An n-dimensional array on a device, recording operations for ``backward()``."""
+
+    __slots__ = ("buffer", "view", "dtype", "device", "requires_grad", "grad", "_ctx",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
+
+    @staticmethod
+    def _make(buffer: Any, view: View, dtype: DType, device: Device) -> Tensor:
+        t = Tensor.__new__(Tensor)
+        t.buffer, t.view, t.dtype, t.device = buffer, view, dtype, device
+        t.requires_grad, t.grad, t._ctx, t._retains_grad = False, None, None, False
+        return t
+
+    def __init__(self, data: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False):
+        from zili.tensor.creation import tensor
+        made = tensor(data, dtype=dtype, device=device)
+        self.buffer, self.view, self.dtype, self.device = made.buffer, made.view, made.dtype, \
+            made.device
+        self.grad, self._ctx, self._retains_grad = None, None, False
+        self.requires_grad = requires_grad
+
+    # --- basic properties -----------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of every axis."""
+        return self.view.shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of axes."""
+        return len(self.view.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded operation."""
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """All axes reversed."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        """The last two axes swapped."""
+        return self.transpose(-1, -2)
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of axis ``dim``."""
+        return self.shape if dim is None else self.shape[self._axis(dim)]
+
+    def dim(self) -> int:
+        """Number of axes."""
+        return self.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.detach().numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype!r}, device={self.device.name!r}{grad})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"bool of a tensor with {self.numel()} elements is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point:
+            raise TypeError("only integer tensors of one element can be used as an index")
+        return int(self.item())
+
+    def __getitem__(self, index: Any) -> Tensor:
+        from zili.tensor.indexing import getitem
+        return getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        from zili.tensor.indexing import setitem
+        setitem(self, index, value)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """out[..i..] = self[..index[..i..]..] along ``dim`` (torch.gather).
+
+        Raises:
+            ValueError: if ``index`` has another number of axes or is larger off ``dim``.
+        """
+        axis = self._axis(dim)
+        if index.ndim != self.ndim or any(i > s for d, (i, s) in
+                                          enumerate(zip(index.shape, self.shape)) if d != axis):
+            raise ValueError(f"gather: index of shape {index.shape} does not fit input of "
+                             f"shape {self.shape} along dim {dim}")
+        if index.dtype is not dtypes.int64:
+            raise TypeError(f"gather: index must be int64, got {index.dtype.name}")
+        return F.Gather.apply(self, index, axis=axis)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        """Slices along ``dim`` picked by the 1-D ``index``."""
+        from zili.tensor.indexing import index_select
+        return index_select(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+        """self plus ``source`` added at ``index`` along ``dim`` (torch.scatter_add)."""
+        axis = self._axis(dim)
+        return self + F.ScatterAdd.apply(index, source.to(self.dtype), axis=axis,
+                                         shape=self.shape)
+
+    # --- host interop ---------------------------------------------------------------------
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the data (float16 as float16, bfloat16 as ml_dtypes.bfloat16).
+
+        Raises:
+            RuntimeError: if the tensor requires grad (call .detach() first, as in PyTorch).
+        """
+        if self.requires_grad and grad_mode.enabled:
+            raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy()")
+        return self.device.to_numpy(self.buffer, self.view, self.dtype)
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number.
+
+        Raises:
+            ValueError: if the tensor has more than one element.
+        """
+        if self.numel() != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.numel()} "
+                             "elements; only one-element tensors can be converted")
+        return self.device.to_numpy(self.buffer, self.view, self.dtype).reshape(()).item()
+
+    def tolist(self) -> Any:
+        """The data as nested Python lists."""
+        return self.detach().numpy().tolist()
+
+    # --- autograd -------------------------------------------------------------------------
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False) -> None:
+        """Accumulate gradients of this tensor into ``.grad`` of every leaf behind it.
+
+        Raises:
+            RuntimeError: if no gradient is given for a tensor with more than one element, or
+                the tensor does not require grad.
+        """
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
+                                   f"outputs, this one has shape {self.shape}; pass gradient=")
+            gradient = self.ones_like_scalar().expand(self.shape)
+        run_backward(self, gradient, retain_graph)
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._make(self.buffer, self.view, self.dtype, self.device)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError(f"requires_grad_: only floating-point tensors can require "
+                               f"gradients, this one is {self.dtype.name}")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retains_grad = True
+
+    @property
+    def data(self) -> Tensor:
+        """The tensor detached from the graph (shares its buffer)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._assign(value.detach())
+
+    def _assign(self, value: Tensor) -> None:
+        if value.shape != self.shape:
+            raise ValueError(f"assign: shape {value.shape} does not match {self.shape}")
+        if value.dtype is not self.dtype:
+            value = value.to(self.dtype)
+        self.buffer, self.view, self.device = value.buffer, value.view, value.device
+        if value._ctx is not None:
+            self._ctx, self.requires_grad = value._ctx, True
+
+    # --- conversion -----------------------------------------------------------------------
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """A copy on another device and/or of another dtype (self when nothing changes)."""
+        for a in args:
+            if isinstance(a, (DType,)) or (isinstance(a, str) and a in _DTYPE_NAMES):
+                dtype = a
+            else:
+                device = a
+        out = self
+        if device is not None:
+            target = get_device(device)
+            if target is not self.device:
+                host = self.detach().numpy()
+                out = Tensor._make(target.from_numpy(host), View(self.shape), self.dtype, target)
+                if self.requires_grad:
+                    out.requires_grad = True
+        if dtype is not None:
+            dtype = dtypes.to_dtype(dtype)
+            if dtype is not out.dtype:
+                out = F.Cast.apply(out, dtype=dtype)
+        return out
+
+    def float(self) -> Tensor:
+        """Cast to float32."""
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        """Cast to float64."""
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        """Cast to float16."""
+        return self.to(dtypes.float16)
+
+    def bfloat16(self) -> Tensor:
+        """Cast to bfloat16."""
+        return self.to(dtypes.bfloat16)
+
+    def long(self) -> Tensor:
+        """Cast to int64."""
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        """Cast to int32."""
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        """Cast to bool (nonzero is True)."""
+        return self.to(dtypes.bool_)
+
+    def type(self, dtype: Any) -> Tensor:
+        """Cast to ``dtype``."""
+        return self.to(dtypes.to_dtype(dtype))
+
+    def is_floating_point(self) -> bool:
+        """True for floating-point dtypes."""
+        return self.dtype.is_floating_point
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _with_view(self, view: View) -> Tensor:
+        return Tensor._make(self.buffer, view, self.dtype, self.device)
+
+    def _reshape_view(self, shape: tuple[int, ...]) -> Tensor:
+        view = self.view.reshape(shape)
+        if view is None:
+            copied = execute(Op.COPY, self.shape, self.dtype, (self,))
+            view = copied.view.reshape(shape)
+            assert view is not None
+            return copied._with_view(view)
+        return self._with_view(view)
+
+    def _axis(self, axis: int, ndim: int | None = None) -> int:
+        ndim = self.ndim if ndim is None else ndim
+        if not -max(ndim, 1) <= axis < max(ndim, 1):
+            raise IndexError(f"dimension {axis} is out of range for a tensor with {ndim} "
+                             f"dimensions (shape {self.shape})")
+        return axis % max(ndim, 1)
+
+    def _axes(self, dim: int | Sequence[int] | None) -> tuple[int, ...]:
+        if dim is None:
+            return tuple(range(self.ndim))
+        if isinstance(dim, int):
+            dim = (dim,)
+        return tuple(sorted({self._axis(d) for d in dim}))
+
+    def _scalar(self, value: Scalar, dtype: DType | None = None) -> Tensor:
+        """A 0-d constant on this tensor's device, expanded to nothing (no graph)."""
+        dtype = dtype or self.dtype
+        return Tensor._make(self.device.from_numpy(np.array(value, dtype.numpy)), View(()),
+                            dtype, self.device)
+
+    def ones_like_scalar(self) -> Tensor:
+        """A 0-d one of this tensor's dtype and device."""
+        return self._scalar(1)
+
+    def zeros_like_scalar(self) -> Tensor:
+        """A 0-d zero of this tensor's dtype and device."""
+        return self._scalar(0)
+
+    def _operands(self, other: Any, op: str, reverse: bool = False) -> tuple[Tensor, Tensor]:
+        """Promote dtypes and broadcast shapes of self and ``other`` for a binary op."""
+        if isinstance(other, Tensor):
+            dtype = dtypes.result_type(self, other)
+            a, b = self, other
+        else:
+            if isinstance(other, (np.ndarray, list, tuple)):
+                from zili.tensor.creation import tensor
+                return self._operands(tensor(other, device=self.device), op, reverse)
+            if not isinstance(other, (int, float, bool, np.number, np.bool_)):
+                raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
+            if isinstance(other, (np.number, np.bool_)):
+                other = other.item()
+            dtype = dtypes.result_type(self, other)
+            a, b = self, self._scalar(other, dtype)
+        if a.dtype is not dtype:
+            a = a.to(dtype)
+        if b.dtype is not dtype:
+            b = b.to(dtype)
+        if a.shape != b.shape:
+            shape = broadcast_shape(a.shape, b.shape, op=op)
+            a, b = a.expand(shape), b.expand(shape)
+        return (b, a) if reverse else (a, b)
+
+    def _binary(self, op: Op, other: Any, reverse: bool = False) -> Tensor:
+        a, b = self._operands(other, op.value, reverse)
+        return F.BINARY_FUNCTIONS[op].apply(a, b)
+
+
+_DTYPE_NAMES = {d.name for d in dtypes.ALL_DTYPES} | {"float", "double", "half", "long", "int"}
