@@ -110,7 +110,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
             target = dtypes.int64
         else:
             target = dtypes.to_dtype(array.dtype)
-    array = np.ascontiguousarray(array, dtype=target.numpy)
+    # np.ascontiguousarray would turn a 0-d array into shape (1,); np.array keeps 0-d.
+    array = np.array(array, dtype=target.numpy, order="C")
     dev = get_device(device)
     out = Tensor._make(dev.from_numpy(array), View(array.shape), target, dev)
     return _finish(out, requires_grad)
