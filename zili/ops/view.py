@@ -10,9 +10,11 @@ reshape that no strides can express returns None, and the caller then copies.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import prod
 
 
+@lru_cache(maxsize=4096)
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Row-major strides (in elements) for ``shape``; size-1 axes get stride 0."""
     strides = []

@@ -213,13 +213,22 @@ class Permute(Function):
 
 
 class Expand(Function):
+    """Broadcast to ``shape``; new leading axes are added here too (one node, not two)."""
+
     def forward(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         self.saved = x.shape
-        return x._with_view(x.view.expand(shape))
+        view = x.view
+        if len(shape) != x.ndim:
+            view = view.reshape((1,) * (len(shape) - x.ndim) + x.shape)
+            assert view is not None  # adding size-1 axes never needs a copy
+        return x._with_view(view.expand(shape))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
-        axes = tuple(i for i, (a, b) in enumerate(zip(self.saved, grad.shape)) if a != b)
-        return (grad.sum(axes, keepdim=True) if axes else grad,)
+        lead = grad.ndim - len(self.saved)
+        padded = (1,) * lead + self.saved
+        axes = tuple(i for i, (a, b) in enumerate(zip(padded, grad.shape)) if a != b)
+        out = grad.sum(axes, keepdim=True) if axes else grad
+        return (out.reshape(self.saved) if lead else out,)
 
 
 class Shrink(Function):

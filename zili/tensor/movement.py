@@ -83,17 +83,15 @@ class MovementOps:
             return self
         if len(shape) < self.ndim:
             raise ValueError(f"expand: target shape {shape} has fewer axes than {self.shape}")
-        lead = len(shape) - self.ndim
-        shape = tuple(old if new == -1 else new
-                      for old, new in zip((1,) * lead + self.shape, shape))
-        x = self.reshape((1,) * lead + self.shape) if lead else self
-        for old, new in zip(x.shape, shape):
+        padded = (1,) * (len(shape) - self.ndim) + self.shape
+        shape = tuple(old if new == -1 else new for old, new in zip(padded, shape))
+        for old, new in zip(padded, shape):
             if old != new and old != 1:
                 raise ValueError(f"expand: the tensor of shape {self.shape} cannot expand to "
                                  f"{shape}; only size-1 axes can grow")
-        if x.shape == shape:
-            return x
-        return F.Expand.apply(x, shape=shape)
+        if padded == shape:
+            return self.reshape(shape) if shape != self.shape else self
+        return F.Expand.apply(self, shape=shape)
 
     def expand_as(self: Tensor, other: Tensor) -> Tensor:
         """Expanded to ``other``'s shape."""

@@ -353,11 +353,21 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             dim = (dim,)
         return tuple(sorted({self._axis(d) for d in dim}))
 
-    def _scalar(self, value: Scalar, dtype: DType | None = None) -> Tensor:
-        """A 0-d constant on this tensor's device, expanded to nothing (no graph)."""
+    def _scalar(self, value: Scalar, dtype: DType | None = None,
+                shape: tuple[int, ...] = ()) -> Tensor:
+        """A constant on this tensor's device, broadcast to ``shape`` by stride 0 (no graph).
+
+        Constant buffers are cached per (device, dtype, value): the same few constants
+        (0, 1, log2(e) ...) appear in every step.
+        """
         dtype = dtype or self.dtype
-        return Tensor._make(self.device.from_numpy(np.array(value, dtype.numpy)), View(()),
-                            dtype, self.device)
+        key = (self.device.name, dtype.name, type(value), value)
+        buffer = _CONSTANTS.get(key)
+        if buffer is None:
+            buffer = self.device.from_numpy(np.array(value, dtype.numpy))
+            if len(_CONSTANTS) < 4096 and value == value:  # NaN never matches a lookup
+                _CONSTANTS[key] = buffer
+        return Tensor._make(buffer, View(shape, (0,) * len(shape)), dtype, self.device)
 
     def ones_like_scalar(self) -> Tensor:
         """A 0-d one of this tensor's dtype and device."""
@@ -381,7 +391,9 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             if isinstance(other, (np.number, np.bool_)):
                 other = other.item()
             dtype = dtypes.result_type(self, other)
-            a, b = self, self._scalar(other, dtype)
+            a = self if self.dtype is dtype else self.to(dtype)
+            b = self._scalar(other, dtype, a.shape)
+            return (b, a) if reverse else (a, b)
         if a.dtype is not dtype:
             a = a.to(dtype)
         if b.dtype is not dtype:
@@ -396,4 +408,5 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         return F.BINARY_FUNCTIONS[op].apply(a, b)
 
 
+_CONSTANTS: dict[tuple, Any] = {}
 _DTYPE_NAMES = {d.name for d in dtypes.ALL_DTYPES} | {"float", "double", "half", "long", "int"}
