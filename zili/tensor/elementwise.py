@@ -109,7 +109,8 @@ class ElementwiseOps:
     def __invert__(self: Tensor) -> Tensor:
         if self.dtype is dtypes.bool_:
             return self._binary(Op.XOR, True)
-        return self._binary(Op.XOR, -1)
+        # all bits set: -1 for signed types, 255 for uint8 (-1 does not fit in a uint8)
+        return self._binary(Op.XOR, 255 if self.dtype is dtypes.uint8 else -1)
 
     def logical_not(self: Tensor) -> Tensor:
         """Elementwise not, as bool."""
