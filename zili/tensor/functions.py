@@ -205,7 +205,7 @@ class Reshape(Function):
 class Permute(Function):
     def forward(self, x: Tensor, order: tuple[int, ...]) -> Tensor:
         self.saved = order
-        return x._with_view(x.view.permute(order))
+        return x._with_view(x._view.permute(order))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         inverse = tuple(sorted(range(len(self.saved)), key=self.saved.__getitem__))
@@ -217,7 +217,7 @@ class Expand(Function):
 
     def forward(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         self.saved = x.shape
-        view = x.view
+        view = x._view
         if len(shape) != x.ndim:
             view = view.reshape((1,) * (len(shape) - x.ndim) + x.shape)
             assert view is not None  # adding size-1 axes never needs a copy
@@ -234,7 +234,7 @@ class Expand(Function):
 class Shrink(Function):
     def forward(self, x: Tensor, bounds: tuple[tuple[int, int], ...]) -> Tensor:
         self.saved = (x.shape, bounds)
-        return x._with_view(x.view.shrink(bounds))
+        return x._with_view(x._view.shrink(bounds))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         shape, bounds = self.saved
@@ -244,7 +244,7 @@ class Shrink(Function):
 class Pad(Function):
     def forward(self, x: Tensor, padding: tuple[tuple[int, int], ...]) -> Tensor:
         self.saved = (x.shape, padding)
-        return x._with_view(x.view.pad(padding))
+        return x._with_view(x._view.pad(padding))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         shape, padding = self.saved
@@ -254,7 +254,7 @@ class Pad(Function):
 class Flip(Function):
     def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
         self.saved = axes
-        return x._with_view(x.view.flip(axes))
+        return x._with_view(x._view.flip(axes))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         return (grad.flip(self.saved),)

@@ -152,7 +152,7 @@ class MovementOps:
 
     def contiguous(self: Tensor) -> Tensor:
         """A tensor whose elements lie in row-major order in their own buffer."""
-        return self if self.view.contiguous else F.Copy.apply(self)
+        return self if self._view.contiguous else F.Copy.apply(self)
 
     def clone(self: Tensor) -> Tensor:
         """A copy with its own buffer (gradients flow through)."""

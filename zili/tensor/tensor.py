@@ -37,7 +37,7 @@ def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tenso
         if t.device is not device:
             raise RuntimeError(f"{op.value}: tensors are on different devices "
                                f"({[x.device.name for x in inputs]}); move them with .to()")
-    buffer = device.execute(op, shape, dtype, [(t.buffer, t.view, t.dtype) for t in inputs], arg)
+    buffer = device.execute(op, shape, dtype, [(t.buffer, t._view, t.dtype) for t in inputs], arg)
     return Tensor._make(buffer, View(shape), dtype, device)
 
 
@@ -61,14 +61,14 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
 class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
-    __slots__ = ("buffer", "view", "dtype", "device", "requires_grad", "grad", "_ctx",
+    __slots__ = ("buffer", "_view", "dtype", "device", "requires_grad", "grad", "_ctx",
                  "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
     @staticmethod
     def _make(buffer: Any, view: View, dtype: DType, device: Device) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.buffer, t.view, t.dtype, t.device = buffer, view, dtype, device
+        t.buffer, t._view, t.dtype, t.device = buffer, view, dtype, device
         t.requires_grad, t.grad, t._ctx, t._retains_grad = False, None, None, False
         return t
 
@@ -76,7 +76,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
                  requires_grad: bool = False):
         from zili.tensor.creation import tensor
         made = tensor(data, dtype=dtype, device=device)
-        self.buffer, self.view, self.dtype, self.device = made.buffer, made.view, made.dtype, \
+        self.buffer, self._view, self.dtype, self.device = made.buffer, made._view, made.dtype, \
             made.device
         self.grad, self._ctx, self._retains_grad = None, None, False
         self.requires_grad = requires_grad
@@ -86,12 +86,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of every axis."""
-        return self.view.shape
+        return self._view.shape
 
     @property
     def ndim(self) -> int:
         """Number of axes."""
-        return len(self.view.shape)
+        return len(self._view.shape)
 
     @property
     def is_leaf(self) -> bool:
@@ -199,7 +199,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         if self.requires_grad and grad_mode.enabled:
             raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
-        return self.device.to_numpy(self.buffer, self.view, self.dtype)
+        return self.device.to_numpy(self.buffer, self._view, self.dtype)
 
     def item(self) -> Scalar:
         """The value of a one-element tensor as a Python number.
@@ -210,7 +210,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         if self.numel() != 1:
             raise ValueError(f"item(): tensor of shape {self.shape} has {self.numel()} "
                              "elements; only one-element tensors can be converted")
-        return self.device.to_numpy(self.buffer, self.view, self.dtype).reshape(()).item()
+        return self.device.to_numpy(self.buffer, self._view, self.dtype).reshape(()).item()
 
     def tolist(self) -> Any:
         """The data as nested Python lists."""
@@ -234,7 +234,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
-        return Tensor._make(self.buffer, self.view, self.dtype, self.device)
+        return Tensor._make(self.buffer, self._view, self.dtype, self.device)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
@@ -262,7 +262,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             raise ValueError(f"assign: shape {value.shape} does not match {self.shape}")
         if value.dtype is not self.dtype:
             value = value.to(self.dtype)
-        self.buffer, self.view, self.device = value.buffer, value.view, value.device
+        self.buffer, self._view, self.device = value.buffer, value._view, value.device
         if value._ctx is not None:
             self._ctx, self.requires_grad = value._ctx, True
 
@@ -331,10 +331,10 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         return Tensor._make(self.buffer, view, self.dtype, self.device)
 
     def _reshape_view(self, shape: tuple[int, ...]) -> Tensor:
-        view = self.view.reshape(shape)
+        view = self._view.reshape(shape)
         if view is None:
             copied = execute(Op.COPY, self.shape, self.dtype, (self,))
-            view = copied.view.reshape(shape)
+            view = copied._view.reshape(shape)
             assert view is not None
             return copied._with_view(view)
         return self._with_view(view)
