@@ -69,7 +69,10 @@ class Function:
         """Run forward; record the node when some input needs a gradient."""
         fn = cls()
         out = fn.forward(*tensors, **kwargs)
-        if grad_mode.enabled and any(t.requires_grad for t in tensors):
+        # Only floating-point results carry gradients: a comparison or an integer cast ends
+        # the graph there, as in PyTorch (its output has requires_grad=False).
+        if grad_mode.enabled and out.dtype.is_floating_point and \
+                any(t.requires_grad for t in tensors):
             fn.parents = tensors
             out.requires_grad = True
             out._ctx = fn
