@@ -227,9 +227,10 @@ class ElementwiseOps:
 
     def abs(self: Tensor) -> Tensor:
         """Absolute value."""
-        if self.dtype is dtypes.bool_:
+        if not self.dtype.is_signed:
             return self
-        return (self < 0).where(-self, self)
+        # max(x, -x): MAX splits a tie's gradient, so d|x|/dx is 0 at 0, as in PyTorch.
+        return self.maximum(-self)
 
     def sign(self: Tensor) -> Tensor:
         """-1, 0 or 1 by sign."""
