@@ -108,14 +108,14 @@ _ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.
 
 def erf(input: Tensor) -> Tensor:  # noqa: A002
     """The error function, built from exp and a polynomial (absolute error < 1.2e-7)."""
-    z = input.abs()
+    negative = input < 0
+    z = negative.where(-input, input)  # not abs(): its gradient at 0 is 0, erf's is not
     t = (z * 0.5 + 1.0).reciprocal()
     poly = t * _ERFC_COEFFS[-1]
     for c in reversed(_ERFC_COEFFS[1:-1]):
         poly = (poly + c) * t
     erfc = t * (poly + _ERFC_COEFFS[0] - z * z).exp()
-    # where (not sign * ...) so the gradient at exactly 0 is erf'(0), not 0
-    return (input < 0).where(erfc - 1.0, 1.0 - erfc)
+    return negative.where(erfc - 1.0, 1.0 - erfc)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
