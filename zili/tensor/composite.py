@@ -41,23 +41,23 @@ class CompositeOps:
 
     def add_(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
         """self += alpha * other."""
-        return self._inplace(self.add(other, alpha=alpha))
+        return self._inplace(self._snapshot().add(other, alpha=alpha))
 
     def sub_(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
         """self -= alpha * other."""
-        return self._inplace(self.sub(other, alpha=alpha))
+        return self._inplace(self._snapshot().sub(other, alpha=alpha))
 
     def mul_(self: Tensor, other: Any) -> Tensor:
         """self *= other."""
-        return self._inplace(self * other)
+        return self._inplace(self._snapshot() * other)
 
     def div_(self: Tensor, other: Any) -> Tensor:
         """self /= other."""
-        return self._inplace(self / other)
+        return self._inplace(self._snapshot() / other)
 
     def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         """Clamp in place."""
-        return self._inplace(self.clamp(min, max))
+        return self._inplace(self._snapshot().clamp(min, max))
 
     def copy_(self: Tensor, source: Tensor) -> Tensor:
         """Take ``source``'s values (cast and broadcast to self)."""

@@ -257,6 +257,14 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     def data(self, value: Tensor) -> None:
         self._assign(value.detach())
 
+    def _snapshot(self) -> Tensor:
+        """A new Tensor object for the current value and graph node: in-place ops build their
+        result from it, so the result's graph does not point back at ``self`` once ``self``
+        is rebound to that result (which would make a cycle and lose the gradient)."""
+        t = Tensor._make(self.buffer, self._view, self.dtype, self.device)
+        t.requires_grad, t._ctx = self.requires_grad, self._ctx
+        return t
+
     def _assign(self, value: Tensor) -> None:
         if value.shape != self.shape:
             raise ValueError(f"assign: shape {value.shape} does not match {self.shape}")
