@@ -146,7 +146,15 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
         value = x._scalar(value)
     value = value.to(x.dtype).expand(positions.shape).reshape(-1)
     flat_positions = positions.reshape(-1)
+    host = flat_positions.numpy()
+    if np.unique(host).size != host.size:
+        # A repeated position is written once, by its last value, as in NumPy; adding the
+        # repeats up (what SCATTER_ADD alone does) would be wrong.
+        from zili.tensor.creation import tensor
+        last = host.size - 1 - np.unique(host[::-1], return_index=True)[1]
+        keep = tensor(np.sort(last).astype(np.int64), device=x.device)
+        flat_positions, value = index_select(flat_positions, 0, keep), index_select(value, 0, keep)
     scattered = F.ScatterAdd.apply(flat_positions, value, axis=0, shape=(count,))
     hit = F.ScatterAdd.apply(flat_positions, x._scalar(1, dtypes.int32).expand(
         flat_positions.shape), axis=0, shape=(count,)) > 0
-    x._assign(hit.where(scattered, x.reshape(-1)).reshape(x.shape))
+    x._assign(hit.where(scattered, x._snapshot().reshape(-1)).reshape(x.shape))
