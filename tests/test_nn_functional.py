@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as TF
+import torch.nn.functional as TF  # noqa: N812
 from helpers import compare, gradcheck, randn, random_shape, zt
 
 import zili
-import zili.nn.functional as F
+import zili.nn.functional as F  # noqa: N812
 
 DTYPES = ["float32", "float64"]
 SEEDS = [0, 1]
@@ -104,15 +104,15 @@ def test_cross_entropy(device, dtype, seed, reduction):
     target.flat[0] = -100  # one ignored target
     weight = rng.uniform(0.5, 2.0, c).astype(logits.dtype)
     for smoothing in (0.0, 0.2):
-        compare(lambda x, t: F.cross_entropy(x, t, reduction=reduction,
-                                             label_smoothing=smoothing),
-                lambda x, t: TF.cross_entropy(x, t, reduction=reduction,
-                                              label_smoothing=smoothing),
+        compare(lambda x, t, s=smoothing: F.cross_entropy(x, t, reduction=reduction,
+                                                          label_smoothing=s),
+                lambda x, t, s=smoothing: TF.cross_entropy(x, t, reduction=reduction,
+                                                           label_smoothing=s),
                 [logits, target], device, dtype)
-        compare(lambda x, t, w: F.cross_entropy(x, t, w, reduction=reduction,
-                                                label_smoothing=smoothing),
-                lambda x, t, w: TF.cross_entropy(x, t, w, reduction=reduction,
-                                                 label_smoothing=smoothing),
+        compare(lambda x, t, w, s=smoothing: F.cross_entropy(x, t, w, reduction=reduction,
+                                                             label_smoothing=s),
+                lambda x, t, w, s=smoothing: TF.cross_entropy(x, t, w, reduction=reduction,
+                                                              label_smoothing=s),
                 [logits, target, weight], device, dtype, grad=[True, False, False])
     probs = np.asarray(torch.softmax(torch.tensor(randn(rng, logits.shape, dtype)), 1))
     compare(lambda x, p: F.cross_entropy(x, p, reduction=reduction, label_smoothing=0.1),
