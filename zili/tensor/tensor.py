@@ -16,7 +16,7 @@ import numpy as np
 from zili import dtype as dtypes
 from zili.devices import Device, get_device
 from zili.dtype import DType
-from zili.ops import Op
+from zili.ops import Op, elementwise_result
 from zili.ops.view import View
 from zili.tensor import functions as F
 from zili.tensor.autograd import grad_mode, run_backward
@@ -413,8 +413,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
 
     def _binary(self, op: Op, other: Any, reverse: bool = False) -> Tensor:
         a, b = self._operands(other, op.value, reverse)
+        if op in _BITWISE and a.dtype.is_floating_point:
+            # checked here so the error names the op, not a device's internal failure
+            elementwise_result(op, (a.dtype, b.dtype))
         return F.BINARY_FUNCTIONS[op].apply(a, b)
 
 
+_BITWISE = frozenset({Op.AND, Op.OR, Op.XOR})
 _CONSTANTS: dict[tuple, Any] = {}
 _DTYPE_NAMES = {d.name for d in dtypes.ALL_DTYPES} | {"float", "double", "half", "long", "int"}
