@@ -21,10 +21,10 @@ def get_total_norm(tensors: Iterable[Tensor], norm_type: float = 2.0) -> Tensor:
         return zeros(())
     with no_grad():
         if math.isinf(norm_type):
-            parts = [t.abs().amax().float() for t in tensors]
+            parts = [t.abs().amax() for t in tensors]
             total = parts[0]
             for part in parts[1:]:
-                total = total.maximum(part)
+                total = total.maximum(part.to(total.dtype))
             return total
         total = None
         for t in tensors:
