@@ -1,0 +1,1 @@
+"""The ``zili`` command line: ``zili demo``, ``train``, ``generate``, ``eval``, ``data``."""
