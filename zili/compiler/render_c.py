@@ -1,0 +1,132 @@
+"""The C dialect: kernels as C99 functions, kept axes as OpenMP-parallel loops.
+
+Each kernel is ``int name(T0* restrict b0, ..., long long rnd0, ..., long long p0, ...)``
+returning 0, or 1 when an index was out of range (gather, scatter_add). Half types are
+stored as ``_Float16`` and as the raw bits of bfloat16 and computed in float, rounded after
+every operation so results match the NumPy device.
+"""
+
+from __future__ import annotations
+
+from zili.compiler.ir import Kernel, Stage
+from zili.compiler.renderer import CLikeRenderer
+from zili.dtype import DType
+from zili.ops import Op
+
+# Below this many loop iterations a kernel runs on one thread: waking the OpenMP team costs
+# more than it saves.
+PARALLEL_THRESHOLD = 1 << 15
+
+PRELUDE = r"""#include <math.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+static inline float bf2f(unsigned short b) { unsigned int u = (unsigned int)b << 16;
+  float f; memcpy(&f, &u, 4); return f; }
+static inline unsigned short f2bf(float f) { unsigned int u; memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u); return (unsigned short)(u >> 16); }
+static inline long long zili_floordiv(long long a, long long b) { if (b == 0) return 0;
+  long long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
+static inline long long zili_imod(long long a, long long b) { if (b == 0) return 0;
+  long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
+static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
+  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+"""
+
+_STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int32": "int",
+            "int64": "long long", "float16": "_Float16", "bfloat16": "unsigned short",
+            "float32": "float", "float64": "double"}
+
+
+class CRenderer(CLikeRenderer):
+    """C99 with GCC/Clang extensions (``_Float16``, ``restrict``, OpenMP pragmas)."""
+
+    def storage_type(self, dtype: DType) -> str:
+        """The C element type of a buffer."""
+        return _STORAGE[dtype.name]
+
+    def compute_type(self, dtype: DType) -> str:
+        """float for the half types, else the storage type."""
+        return "float" if dtype.name in ("float16", "bfloat16") else _STORAGE[dtype.name]
+
+    def load_value(self, dtype: DType, text: str) -> str:
+        """Widen half types on load."""
+        if dtype.name == "bfloat16":
+            return f"bf2f({text})"
+        return f"(float){text}" if dtype.name == "float16" else text
+
+    def store_value(self, dtype: DType, text: str) -> str:
+        """Narrow half types on store."""
+        if dtype.name == "bfloat16":
+            return f"f2bf({text})"
+        return f"(_Float16)({text})" if dtype.name == "float16" else text
+
+    def round_half(self, dtype: DType, text: str) -> str:
+        """Round a float to float16/bfloat16 precision and back."""
+        if dtype.name == "bfloat16":
+            return f"bf2f(f2bf({text}))"
+        return f"(float)(_Float16)({text})" if dtype.name == "float16" else text
+
+    def function(self, kernel: Kernel, body: list[str]) -> str:
+        """``int name(buffers..., random bases..., parameters...) { body; return err; }``."""
+        written = {s.out for s in kernel.stages}
+        args = [f"{'' if i in written else 'const '}{self.storage_type(d)}* restrict b{i}"
+                for i, d in enumerate(kernel.buffers)]
+        args += [f"long long rnd{k}" for k in range(kernel.random_params)]
+        args += [f"long long {name}" for name in self.param_names]
+        lines = [f"int {kernel.name}({', '.join(args)}) {{", "int err = 0;", *body,
+                 "return err;", "}"]
+        return PRELUDE + "\n".join(_indent(lines)) + "\n"
+
+    def _total(self, kernel: Kernel, axes: list[int]) -> str:
+        return "*".join(f"(long long){self.size(d)}" for d in axes) or "1"
+
+    def loops(self, kernel: Kernel, body: list[str]) -> list[str]:
+        """Kept axes as perfectly nested loops, OpenMP-parallel above the threshold."""
+        kept = [d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes]
+        out = body
+        for d in reversed(kept):
+            out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *out, "}"]
+        if kept and self._parallel(kernel, list(range(len(kernel.shape)))):
+            pragma = f"#pragma omp parallel for collapse({len(kept)})"
+            if self.dynamic:
+                pragma += f" if({self._total(kernel, list(range(len(kernel.shape))))} >= " \
+                          f"{PARALLEL_THRESHOLD})"
+            out = [pragma, *out]
+        return out
+
+    def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
+        """Reduce axes as nested loops; a lone reduction to one value runs as an OpenMP
+        reduction when it is a SUM."""
+        inner = list(kernel.reduce_axes)
+        out = body
+        for d in reversed(inner):
+            out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *out, "}"]
+        lone = len(inner) == len(kernel.shape) and len(kernel.stages) == 1
+        if inner and lone and stage.op is Op.SUM and self._parallel(kernel, inner):
+            k = kernel.stages.index(stage)
+            pragma = f"#pragma omp parallel for collapse({len(inner)}) reduction(+:a{k})"
+            if self.dynamic:
+                pragma += f" if({self._total(kernel, inner)} >= {PARALLEL_THRESHOLD})"
+            out = [pragma, *out]
+        return out
+
+    def _parallel(self, kernel: Kernel, axes: list[int]) -> bool:
+        if self.dynamic:
+            return True
+        total = 1
+        for d in axes:
+            total *= kernel.shape[d]
+        return total >= PARALLEL_THRESHOLD
+
+
+def _indent(lines: list[str]) -> list[str]:
+    out, depth = [], 0
+    for line in lines:
+        if line.startswith("}"):
+            depth -= 1
+        out.append("  " * max(depth, 0) + line)
+        if line.endswith("{"):
+            depth += 1
+    return out

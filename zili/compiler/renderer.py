@@ -1,0 +1,334 @@
+"""Renderer base for C-like dialects: IR Kernel -> source text.
+
+Everything that C, OpenCL C, CUDA C and most vendor kernel languages share lives here: index
+arithmetic through views (strides, offset, mask), the expression of every elementwise
+primitive, accumulators, casts, the counter-based random hash and gather addressing. A
+dialect subclasses :class:`CLikeRenderer` and fills in the hooks marked "dialect": type names,
+the function signature, how kept axes are iterated (serial loops + OpenMP on the CPU, thread
+indices on a GPU), and math function names.
+
+Two modes: *static* bakes every size, stride and offset into the source (jit kernels, which
+the C compiler can vectorize), *dynamic* passes them as integer parameters so one compiled
+kernel serves every shape of the same structure (eager mode, where compile time dominates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zili.compiler.ir import Kernel, Stage, UOp, walk
+from zili.dtype import DType
+from zili.ops import Op
+from zili.ops.view import View, contiguous_strides
+
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+class CLikeRenderer:
+    """Shared rendering of kernels for C-like languages; see the module docstring."""
+
+    # dialect: names of math functions per compute type ("f" suffix for float)
+    math = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}
+
+    def __init__(self, dynamic: bool = False):
+        self.dynamic = dynamic
+        self.params: list[int] = []
+        self.param_names: list[str] = []
+
+    # --- dialect hooks -------------------------------------------------------------------
+
+    def storage_type(self, dtype: DType) -> str:
+        """Dialect: the element type of a buffer of ``dtype``."""
+        raise NotImplementedError
+
+    def compute_type(self, dtype: DType) -> str:
+        """Dialect: the type values of ``dtype`` are computed in (half types widen)."""
+        raise NotImplementedError
+
+    def load_value(self, dtype: DType, text: str) -> str:
+        """Dialect: convert a stored element to its compute type."""
+        return text
+
+    def store_value(self, dtype: DType, text: str) -> str:
+        """Dialect: convert a compute value to the stored element type."""
+        return text
+
+    def round_half(self, dtype: DType, text: str) -> str:
+        """Dialect: round a compute value to ``dtype`` precision (half types only)."""
+        return text
+
+    def function(self, kernel: Kernel, body: list[str]) -> str:
+        """Dialect: the whole kernel function around the rendered ``body``."""
+        raise NotImplementedError
+
+    def loops(self, kernel: Kernel, body: list[str]) -> list[str]:
+        """Dialect: iterate the kept axes around the per-row ``body``."""
+        raise NotImplementedError
+
+    def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
+        """Dialect: iterate the reduce axes around a stage's ``body``."""
+        raise NotImplementedError
+
+    # --- numbers -------------------------------------------------------------------------
+
+    def num(self, value: int, literal: bool = False) -> str:
+        """An integer in the source: a literal, or in dynamic mode a parameter."""
+        if not self.dynamic or literal:
+            return f"{value}LL" if abs(value) > 2**31 - 1 else str(value)
+        self.params.append(int(value))
+        name = f"p{len(self.params) - 1}"
+        self.param_names.append(name)
+        return name
+
+    def size(self, axis: int) -> str:
+        """The size of iteration axis ``axis`` (one parameter per axis in dynamic mode)."""
+        if not self.dynamic:
+            return str(self._shape[axis])
+        return f"n{axis}"
+
+    # --- index arithmetic ---------------------------------------------------------------
+
+    def var(self, axis: int, scope: set[int]) -> str:
+        """The loop variable of ``axis``, or 0 where the axis is not iterated here."""
+        return f"i{axis}" if axis in scope else "0"
+
+    def address(self, view: View, coords: list[str]) -> str:
+        """offset + sum(coord * stride) for ``view`` at ``coords``."""
+        terms = [] if view.offset == 0 else [self.num(view.offset)]
+        for c, stride in zip(coords, view.strides):
+            if stride == 0 or c == "0":
+                continue
+            terms.append(c if stride == 1 else f"{c}*{self.num(stride, stride in (-1,))}")
+        return "+".join(terms) or "0"
+
+    def valid(self, view: View, coords: list[str]) -> str | None:
+        """The mask condition of ``view`` at ``coords``, or None when it has no mask."""
+        if view.mask is None:
+            return None
+        checks = []
+        for c, (b, e), size in zip(coords, view.mask, view.shape):
+            if b == 0 and e == size:
+                continue
+            checks.append(f"({c}>={self.num(b)}&&{c}<{self.num(e)})")
+        return "&&".join(checks) or None
+
+    # --- expressions ------------------------------------------------------------------------
+
+    def expr_lines(self, root: UOp, scope: set[int], names: dict[tuple, str],
+                   lines: list[str]) -> str:
+        """Emit one local variable per node under ``root`` (shared subexpressions once) and
+        return the name holding ``root``'s value."""
+        for node in walk(root):
+            key = node.key()
+            if key in names:
+                continue
+            text = self.expr(node, [names[s.key()] for s in node.src], scope, lines)
+            name = f"v{len(names)}"
+            names[key] = name
+            lines.append(f"{self.compute_type(node.dtype)} {name} = {text};")
+        return names[root.key()]
+
+    def expr(self, node: UOp, src: list[str], scope: set[int], lines: list[str]) -> str:
+        """The value of one node as an expression over its sources' variable names."""
+        kind = node.kind
+        if kind == "const":
+            return self.constant(node.dtype, node.arg)
+        if kind == "load":
+            buf, view = node.arg
+            coords = [self.var(d, scope) for d in range(len(view.shape))]
+            value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
+            cond = self.valid(view, coords)
+            return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
+        if kind == "acc":
+            return f"r{node.arg}"
+        if kind == "cast":
+            return self.cast(node.src[0].dtype, node.dtype, src[0])
+        if kind == "random":
+            return self.random(node, scope, lines)
+        if kind == "gather":
+            return self.gather(node, src[0], scope, lines)
+        return self.round_half(node.dtype, self.alu(node.arg, node.src[0].dtype, src))
+
+    def constant(self, dtype: DType, value: Any) -> str:
+        """A literal of ``dtype``."""
+        if dtype.is_floating_point:
+            value = float(value)
+            if value != value:
+                return "NAN"
+            if value in (float("inf"), float("-inf")):
+                return "INFINITY" if value > 0 else "(-INFINITY)"
+            suffix = "f" if self.compute_type(dtype) == "float" else ""
+            return f"{value!r}{suffix}"
+        if dtype.name == "bool":
+            return "1" if value else "0"
+        return str(int(value))
+
+    def cast(self, src: DType, dst: DType, text: str) -> str:
+        """Convert a compute value of ``src`` to ``dst`` (to bool: nonzero)."""
+        if dst.name == "bool":
+            return f"({text}!=0)"
+        return self.round_half(dst, f"({self.compute_type(dst)})({text})")
+
+    def alu(self, op: Op, dtype: DType, s: list[str]) -> str:
+        """One elementwise primitive on operands of ``dtype`` (already variable names)."""
+        ct = self.compute_type(dtype)
+        fl = dtype.is_floating_point
+        if op in self.math:
+            return f"{self.math[op]}{'f' if ct == 'float' else ''}({s[0]})"
+        simple = {Op.SUB: "-", Op.CMPLT: "<", Op.CMPEQ: "==", Op.AND: "&", Op.OR: "|",
+                  Op.XOR: "^"}
+        if op in simple:
+            return f"({s[0]}{simple[op]}{s[1]})"
+        if op is Op.NEG:
+            return f"(-{s[0]})" if dtype.name != "bool" else f"(!{s[0]})"
+        if op is Op.RECIPROCAL:
+            return f"({self.constant(dtype, 1)}/{s[0]})"
+        if op in (Op.ADD, Op.MUL):
+            if dtype.name == "bool":
+                return f"({s[0]}{'|' if op is Op.ADD else '&'}{s[1]})"
+            return f"({s[0]}{'+' if op is Op.ADD else '*'}{s[1]})"
+        if op is Op.MAX:
+            nan = f"||{s[0]}!={s[0]}" if fl else ""
+            return f"(({s[0]}>{s[1]}{nan})?{s[0]}:{s[1]})"
+        if op is Op.WHERE:
+            return f"({s[0]}?{s[1]}:{s[2]})"
+        if op is Op.DIV:
+            if fl:
+                return f"({s[0]}/{s[1]})"
+            return f"({ct})zili_floordiv((long long){s[0]},(long long){s[1]})"
+        if op is Op.MOD:
+            if fl:
+                return f"({ct})zili_fmod((double){s[0]},(double){s[1]})"
+            return f"({ct})zili_imod((long long){s[0]},(long long){s[1]})"
+        raise NotImplementedError(f"renderer: no expression for primitive {op.value}")
+
+    def random(self, node: UOp, scope: set[int], lines: list[str]) -> str:
+        """SplitMix64 of (base + flat position): the numpy device's numbers, bit for bit."""
+        cs = contiguous_strides(self._shape)
+        flat = self.address(View(self._shape, cs), [self.var(d, scope)
+                                                    for d in range(len(self._shape))])
+        base = f"rnd{node.arg}"
+        x = f"x{len(lines)}"
+        lines.append(f"unsigned long long {x} = (unsigned long long){base} + "
+                     f"(unsigned long long)({flat});")
+        lines.append(f"{x} ^= {x} >> 30; {x} *= 0xBF58476D1CE4E5B9ULL; {x} ^= {x} >> 27; "
+                     f"{x} *= 0x94D049BB133111EBULL; {x} ^= {x} >> 31;")
+        if node.dtype.name == "float64":
+            return f"(double)({x} >> 11) * (1.0 / 9007199254740992.0)"
+        return f"(float)({x} >> 40) * (1.0f / 16777216.0f)"
+
+    def gather(self, node: UOp, index: str, scope: set[int], lines: list[str]) -> str:
+        """x read at the index value along the gather axis (negative wraps; out of range
+        sets the kernel's error flag and reads 0)."""
+        buf, view, axis = node.arg
+        size = self.num(view.shape[axis])
+        g = f"g{len(lines)}"
+        lines.append(f"long long {g} = (long long){index}; if ({g} < 0) {g} += {size}; "
+                     f"if ({g} < 0 || {g} >= {size}) {{ err = 1; {g} = 0; }}")
+        coords = [g if d == axis else self.var(d, scope) for d in range(len(view.shape))]
+        value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
+        cond = self.valid(view, coords)
+        return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
+
+    # --- kernels -------------------------------------------------------------------------
+
+    def acc_type(self, stage: Stage, dtype: DType) -> str:
+        """The accumulator type: wide for SUM (double for floats, 64-bit for integers)."""
+        if stage.op is Op.SUM:
+            return "double" if dtype.is_floating_point else "long long"
+        return self.compute_type(dtype)
+
+    def acc_init(self, stage: Stage, dtype: DType) -> str:
+        """The identity of the reduction."""
+        if stage.op is Op.SUM:
+            return "0"
+        if dtype.is_floating_point:
+            return "(-INFINITY)"
+        return {"bool": "0", "uint8": "0", "int32": "INT_MIN", "int64": "LLONG_MIN"}[dtype.name]
+
+    def render(self, kernel: Kernel) -> tuple[str, list[int]]:
+        """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""
+        self.params, self.param_names = [], []
+        self._shape = kernel.shape
+        if self.dynamic:
+            self.params += list(kernel.shape)
+            self.param_names += [f"n{d}" for d in range(len(kernel.shape))]
+        if kernel.special == "scatter_add":
+            return self.render_scatter(kernel), self.params
+        kept = {d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes}
+        full = set(range(len(kernel.shape)))
+        body: list[str] = []
+        for k, stage in enumerate(kernel.stages):
+            scope = full if stage.kind in ("full", "reduce") else kept
+            lines: list[str] = []
+            names: dict[tuple, str] = {}
+            value = self.expr_lines(stage.value, scope, names, lines)
+            dtype = stage.value.dtype
+            if stage.kind == "reduce":
+                out_dtype = kernel.buffers[stage.out]
+                acc = f"a{k}"
+                body.append(f"{self.acc_type(stage, dtype)} {acc} = "
+                            f"{self.acc_init(stage, dtype)};")
+                if stage.op is Op.SUM:
+                    lines.append(f"{acc} += {value};")
+                else:
+                    nan = f"||{value}!={value}" if dtype.is_floating_point else ""
+                    lines.append(f"if ({value}>{acc}{nan}) {acc} = {value};")
+                body += self.inner_loops(kernel, lines, stage)
+                result = self.cast(dtype, out_dtype, acc) if stage.op is Op.SUM and \
+                    dtype.name != "float64" else acc
+                body.append(f"{self.compute_type(out_dtype)} r{k} = {result};")
+                store = kernel.store_view(stage)
+                coords = [self.var(d, kept) for d in range(len(kernel.shape))]
+                body.append(f"b{stage.out}[{self.address(store, coords)}] = "
+                            f"{self.store_value(out_dtype, f'r{k}')};")
+                continue
+            store = kernel.store_view(stage)
+            coords = [self.var(d, scope) for d in range(len(kernel.shape))]
+            lines.append(f"b{stage.out}[{self.address(store, coords)}] = "
+                         f"{self.store_value(dtype, value)};")
+            body += self.inner_loops(kernel, lines, stage) if stage.kind == "full" else lines
+        return self.function(kernel, self.loops(kernel, body)), self.params
+
+    def render_scatter(self, kernel: Kernel) -> str:
+        """out = 0; out[.., index[i], ..] += source[i] over the index's shape, serially."""
+        axis, out_shape = kernel.special_arg
+        out = kernel.stages[0].out
+        out_dtype = kernel.buffers[out]
+        full = set(range(len(kernel.shape)))
+        lines: list[str] = []
+        names: dict[tuple, str] = {}
+        idx = self.expr_lines(kernel.stages[0].value, full, names, lines)
+        src = self.expr_lines(kernel.stages[1].value, full, names, lines)
+        size = self.num(out_shape[axis])
+        cs = contiguous_strides(out_shape)
+        coords = [f"j{len(lines)}" if d == axis else f"i{d}" for d in range(len(out_shape))]
+        lines.append(f"long long {coords[axis]} = (long long){idx}; if ({coords[axis]} < 0) "
+                     f"{coords[axis]} += {size}; if ({coords[axis]} < 0 || "
+                     f"{coords[axis]} >= {size}) {{ err = 1; continue; }}")
+        at = self.address(View(out_shape, cs), coords)
+        lines.append(f"acc[{at}] += {src};")
+        total = self.num(_prod(out_shape))
+        head = [f"{self.acc_type(Stage('reduce', kernel.stages[1].value, op=Op.SUM), out_dtype)}"
+                f"* acc = calloc({total} > 0 ? {total} : 1, sizeof(*acc));",
+                "if (!acc) return 2;"]
+        loops = self.serial_loops(kernel.shape, lines)
+        tail = [f"for (long long t = 0; t < {total}; t++) b{out}[t] = "
+                f"{self.store_value(out_dtype, self.cast(out_dtype, out_dtype, 'acc[t]'))};",
+                "free(acc);"]
+        return self.function(kernel, head + loops + tail)
+
+    def serial_loops(self, shape: tuple[int, ...], body: list[str]) -> list[str]:
+        """Plain nested loops over ``shape`` (variables i0, i1, ...)."""
+        out = body
+        for d in reversed(range(len(shape))):
+            out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{",
+                   *out, "}"]
+        return out
+
+
+def _prod(values: Any) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out

@@ -1,0 +1,149 @@
+"""The ``cpu`` device: host memory, the system C compiler, ctypes to launch.
+
+Buffers are flat NumPy arrays (host memory NumPy allocated, aligned). ``compile`` turns C
+source into a loaded function with ``cc`` (``CC`` overrides) and ``-O3 -march=native
+-fopenmp``, caching the shared object on disk under a hash of source and flags
+(``ZILI_CACHE_DIR``, default ``~/.cache/zili``). ``launch`` calls it with buffer addresses
+and integer parameters. Matrix products use NumPy's BLAS on the host buffers. Which kernels
+to run is the compiler's business (``zili.compiler.runtime`` gives this device its
+``execute``); this module knows nothing about the IR.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zili.devices.device import Device
+from zili.devices.numpy import read
+from zili.dtype import DType
+from zili.ops.view import View
+
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
+         "-fno-math-errno"]
+
+
+def compiler_command() -> str | None:
+    """The C compiler to use (``CC`` or ``cc``), or None when none is on the PATH."""
+    cc = os.environ.get("CC", "cc")
+    return cc if shutil.which(cc.split()[0]) else None
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``ZILI_CACHE_DIR`` or the user's cache directory."""
+    root = os.environ.get("ZILI_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "zili"
+
+
+class CompileError(RuntimeError):
+    """The C compiler rejected a generated kernel; the message names the source file."""
+
+
+class Program:
+    """A compiled kernel: the ctypes function and how many buffer / integer arguments it
+    takes."""
+
+    __slots__ = ("name", "fn", "path", "library")
+
+    def __init__(self, name: str, fn: Any, path: Path, library: Any):
+        self.name, self.fn, self.path, self.library = name, fn, path, library
+
+
+class CPUDevice(Device):
+    """Host buffers; kernels compiled from C and called through ctypes."""
+
+    name = "cpu"
+
+    def __init__(self) -> None:
+        self.cc = compiler_command()
+        if self.cc is None:
+            raise RuntimeError("cpu device: no C compiler found (install gcc or clang, or "
+                               "set CC); use device='numpy' instead")
+        self._loaded: dict[str, Program] = {}
+
+    # --- memory ----------------------------------------------------------------------------
+
+    def from_numpy(self, array: np.ndarray) -> np.ndarray:
+        """Copy a host array into a new flat buffer."""
+        return np.array(array, copy=True, order="C").reshape(-1)
+
+    def to_numpy(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        """Copy the elements ``view`` shows into a new C-contiguous array."""
+        return np.array(read(buffer, view), copy=True, order="C")
+
+    def alloc(self, count: int, dtype: DType) -> np.ndarray:
+        """A new uninitialised flat buffer of ``count`` elements."""
+        return np.empty(max(count, 0), dtype.numpy)
+
+    # --- compile and launch ----------------------------------------------------------------
+
+    def compile(self, name: str, source: str, argtypes: list[Any]) -> Program:
+        """Compile ``source`` (defining C function ``name``) and load it.
+
+        The shared object is cached on disk by a hash of the source and the flags, and in
+        memory by the same hash, so a kernel is compiled once per machine.
+
+        Raises:
+            CompileError: with the compiler's message and the path of the generated source.
+        """
+        digest = hashlib.sha256("\0".join([self.cc or "", *FLAGS, source]).encode()).hexdigest()
+        key = digest[:32]
+        program = self._loaded.get(key)
+        if program is not None:
+            return program
+        directory = cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        lib = directory / f"{name}_{key}.so"
+        if not lib.exists():
+            src = directory / f"{name}_{key}.c"
+            _atomic_write(src, source.encode())
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
+            os.close(fd)
+            cmd = [*(self.cc or "cc").split(), *FLAGS, "-o", tmp, str(src), "-lm"]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                os.unlink(tmp)
+                raise CompileError(f"cpu device: compiling kernel {name} failed "
+                                   f"(source: {src}; command: {' '.join(cmd)}):\n"
+                                   f"{done.stderr[-4000:]}")
+            os.replace(tmp, lib)
+        library = ctypes.CDLL(str(lib))
+        fn = getattr(library, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = argtypes
+        program = self._loaded[key] = Program(name, fn, lib, library)
+        return program
+
+    def launch(self, program: Program, buffers: list[np.ndarray], ints: list[int]) -> int:
+        """Run ``program`` on the buffers (by address) and integer arguments; returns the
+        kernel's status (0 ok, 1 index out of range)."""
+        return program.fn(*[b.ctypes.data for b in buffers], *ints)
+
+    def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View,
+               out: np.ndarray, shape: tuple[int, ...]) -> None:
+        """out = a @ b with NumPy's BLAS (half types computed in float32)."""
+        x, y = read(a, av), read(b, bv)
+        if out.dtype.itemsize == 2:
+            out[:] = np.matmul(x.astype(np.float32), y.astype(np.float32)).reshape(-1)
+        elif out.size:
+            np.matmul(x, y, out=out.reshape(shape))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
