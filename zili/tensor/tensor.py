@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from zili import dtype as dtypes
+from zili.compiler import capture
 from zili.devices import Device, get_device
 from zili.dtype import DType
 from zili.ops import Op, elementwise_result
@@ -32,6 +33,8 @@ ShapeLike = int | Sequence[int]
 def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tensor],
             arg: Any = None, device: Device | None = None) -> Tensor:
     """Run one primitive on the inputs' device and wrap the result (no autograd)."""
+    if capture.TRACING:  # zili.jit is tracing: record the primitive instead of running it
+        return capture.TRACING[-1].record(op, shape, dtype, inputs, arg, device)
     device = device or inputs[0].device
     for t in inputs:
         if t.device is not device:
