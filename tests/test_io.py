@@ -4,6 +4,7 @@ safetensors reference reader, and clear errors for truncated, altered and foreig
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -99,7 +100,7 @@ def _saved(tmp_path) -> str:
 @pytest.mark.parametrize("keep", [4, 60, -1])
 def test_truncated_file(tmp_path, keep):
     path = _saved(tmp_path)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     with open(path, "wb") as f:
         f.write(data[:keep] if keep >= 0 else data[:-10])
     with pytest.raises(ValueError, match=f"{path}.*(truncated|not a safetensors)"):
@@ -109,7 +110,7 @@ def test_truncated_file(tmp_path, keep):
 @pytest.mark.parametrize("where", ["data", "header_value", "last"])
 def test_altered_byte(tmp_path, where):
     path = _saved(tmp_path)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     header_len = int.from_bytes(data[:8], "little")
     if where == "data":
         pos = 8 + header_len + 100
@@ -137,7 +138,7 @@ def test_foreign_file(tmp_path, content):
 
 def test_atomic_write(tmp_path, monkeypatch):
     path = _saved(tmp_path)
-    before = open(path, "rb").read()
+    before = Path(path).read_bytes()
 
     def failing_fsync(fd):
         raise OSError("disk full (simulated)")
@@ -145,7 +146,7 @@ def test_atomic_write(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         zili.save({"w": zili.ones(3)}, path)
     monkeypatch.undo()
-    assert open(path, "rb").read() == before  # the old checkpoint is untouched
+    assert Path(path).read_bytes() == before  # the old checkpoint is untouched
     assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]  # no temporary left behind
     with pytest.raises(TypeError, match=r"\['x'\]"):
         zili.save({"x": object()}, tmp_path / "bad.safetensors")
