@@ -61,7 +61,8 @@ def test_forward_and_backward_match_torch(device: str, seed: int) -> None:
 def test_greedy_generation_matches_torch_and_sampling_is_seeded() -> None:
     model, reference = _pair("numpy", 3)
     prompt = np.array([[1, 5, 7]])
-    out = model.generate(zili.tensor(prompt, device="numpy"), 20, temperature=0).numpy()
+    start = zili.tensor(prompt, device="numpy")
+    out = model.generate(start, 20, temperature=0).numpy()
     ids = torch.tensor(prompt)
     with torch.no_grad():
         for _ in range(20):
@@ -69,9 +70,9 @@ def test_greedy_generation_matches_torch_and_sampling_is_seeded() -> None:
             ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     np.testing.assert_array_equal(out, ids.numpy())
     zili.manual_seed(11)
-    first = model.generate(zili.tensor(prompt, device="numpy"), 12, temperature=1.0, top_k=5).numpy()
+    first = model.generate(start, 12, temperature=1.0, top_k=5).numpy()
     zili.manual_seed(11)
-    again = model.generate(zili.tensor(prompt, device="numpy"), 12, temperature=1.0, top_k=5).numpy()
+    again = model.generate(start, 12, temperature=1.0, top_k=5).numpy()
     np.testing.assert_array_equal(first, again)
     assert first.shape == (1, 15)
 
