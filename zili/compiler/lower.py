@@ -163,7 +163,7 @@ class GroupLowering:
         row_shape = tuple(1 if d in self.reduce_axes else s for d, s in enumerate(self.shape))
         if node.op in (Op.SUM, Op.AMAX):
             src, view, _ = node.srcs[0]
-            if src.shape != self.shape or tuple(node.arg) != self.reduce_axes:
+            if view.shape != self.shape or tuple(node.arg) != self.reduce_axes:
                 raise CannotFuse("another iteration space")
             value = self.read(src, view, self.identity)
             stage = Stage("reduce", value, self._buf(node), node.op)

@@ -1,0 +1,135 @@
+"""From a finished trace to a :class:`~zili.compiler.jit.Plan`: find what escapes, schedule,
+compile, bind every buffer to where it comes from, and run the plan for the tracing call."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from typing import Any
+
+from zili.compiler.jit import Plan, Tracer, _flatten, _tensor_type, run_steps
+from zili.compiler.lower import Node
+from zili.compiler.runtime import CompiledExecution, Launchable
+from zili.compiler.schedule import Step, schedule, toposort
+
+
+def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: list,
+               result: Any) -> tuple[Plan, Any]:
+    """Compile the traced graph and run it once; returns the plan and the call's result.
+
+    Raises:
+        NotImplementedError: if the function drew random numbers (a replay would repeat
+            them); draw them outside the jitted function and pass them in.
+    """
+    if tracer.randoms:
+        raise NotImplementedError("zili.jit: random numbers drawn inside a jitted function "
+                                  "would repeat on every replay; draw them outside and pass "
+                                  "them in as arguments")
+    tensor_type = _tensor_type((), {})
+    plan = Plan()
+    returned: list[Any] = []
+    _flatten(result, tensor_type, returned, [])
+    plan.structure = result
+    escaping = [o for o in gc.get_objects()
+                if type(o) is tensor_type and isinstance(o.buffer, Node)]
+    escaping_ids = {id(t) for t in escaping}
+    for t in returned:
+        if id(t) not in escaping_ids and not isinstance(t.buffer, Node):
+            t.buffer = tracer.leaf(t.buffer, t._view, t.dtype)  # returned as it came in
+            escaping.append(t)
+    roots: list[Node] = []
+    for t in escaping + returned:
+        if all(r is not t.buffer for r in roots):
+            roots.append(t.buffer)
+    device = (escaping or returned)[0].device if (escaping or returned) else None
+    if device is None:
+        return plan, result
+    plan.device = device
+    if isinstance(device, CompiledExecution):
+        plan.steps = schedule([r for r in roots if r.op is not None])
+    else:
+        plan.steps = [Step("eager", [n, *(s for s, _, _ in n.srcs)]) for n in toposort(roots)
+                      if n.op is not None]
+    for step in plan.steps:
+        for n in step.nodes:
+            plan.slots.setdefault(id(n), len(plan.slots))
+    for r in roots:
+        plan.slots.setdefault(id(r), len(plan.slots))
+    bufs: list[Any] = [None] * (len(plan.slots) + 1)
+    _bind_leaves(plan, tracer, before, args, bufs)
+    escaping_nodes = {id(r) for r in roots}
+    nodes = {id(n): n for step in plan.steps for n in step.nodes} | {id(r): r for r in roots}
+    for key, slot in plan.slots.items():
+        node = nodes[key]
+        if node.op is None:
+            continue
+        buffer = device.alloc(_numel(node.shape), node.dtype) \
+            if isinstance(device, CompiledExecution) else None
+        bufs[slot] = buffer
+        if key in escaping_nodes:
+            plan.outs.append((slot, node))
+        elif buffer is not None:
+            plan.internal.append((slot, buffer))
+    for step in plan.steps:
+        if step.kind == "matmul":
+            step.launch = tuple(plan.slots[id(n)] for n in step.nodes)
+        elif step.kind == "kernel":
+            step.launch = (Launchable(device, step.kernel, dynamic=False),
+                           [plan.slots[id(n)] for n in step.nodes])
+            step.lowering = None
+    run_steps(plan, bufs)
+    _bind_outputs(plan, before, escaping, returned, bufs)
+    return plan, result
+
+
+def _bind_leaves(plan: Plan, tracer: Tracer, before: dict, args: list, bufs: list) -> None:
+    arg_of = {}
+    for position, t in enumerate(args):
+        arg_of.setdefault(id(t.buffer), position)
+    for key, leaf in tracer.leaves.items():
+        slot = plan.slots.get(id(leaf))
+        if slot is None:
+            continue
+        bufs[slot] = leaf.buffer
+        if key in arg_of:
+            plan.args.append((slot, arg_of[key]))
+            continue
+        holders = [(ref, vk) for ref, vk in before.get(key, []) if ref() is not None]
+        if key in tracer.constants or not holders:
+            plan.consts.append((slot, leaf.buffer))
+            continue
+        # Prefer the holder the function rebound (a parameter updated in place): the next
+        # call must read its new value.
+        rebound = [(ref, vk) for ref, vk in holders if isinstance(ref().buffer, Node)]
+        ref, view_key = (rebound or holders)[0]
+        plan.state.append((slot, ref, view_key))
+
+
+def _bind_outputs(plan: Plan, before: dict, escaping: list, returned: list,
+                  bufs: list) -> None:
+    pre_existing = {id(ref()) for refs in before.values() for ref, _ in refs
+                    if ref() is not None}
+    returned_ids = {id(t) for t in returned}
+    for t in escaping:
+        slot = plan.slots[id(t.buffer)]
+        if id(t) not in returned_ids:
+            plan.rebind.append((weakref.ref(t), slot))
+        if id(t) in pre_existing:
+            continue
+    for refs in before.values():
+        for ref, _ in refs:
+            owner = ref()
+            grad = getattr(owner, "grad", None) if owner is not None else None
+            if grad is not None and isinstance(grad.buffer, Node):
+                plan.grads.append((ref, plan.slots[id(grad.buffer)], grad._view, grad.dtype))
+    for t in returned:
+        plan.results.append((plan.slots[id(t.buffer)], t._view, t.dtype))
+    for t in escaping:
+        t.buffer = bufs[plan.slots[id(t.buffer)]]
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out

@@ -1,0 +1,308 @@
+"""``zili.jit``: trace a function once, fuse its primitives into few kernels, replay them.
+
+Call 1 runs the function eagerly (it creates optimizer state and anything else made on first
+use). Call 2 *traces*: every primitive is recorded into a graph instead of running
+(:mod:`zili.compiler.capture`), then the graph is scheduled into kernels, compiled in static
+mode (sizes baked in, so loops vectorize) and run. Later calls with the same argument
+signature (shapes, dtypes, views of tensor arguments and the values of the others) *replay*
+the kernels without running Python: tensor arguments are bound by position, tensors that
+existed before the trace (parameters, optimizer state, captured through closures) are read
+from the objects that hold them now, and tensors the function rebound (``p.data = ...``,
+``add_``, ``.grad``) are rebound to the new results, so in-place parameter updates stay
+correct across replays. A call with a new signature traces again; at most
+:data:`MAX_TRACES` traces are kept (least recently used dropped).
+
+Python numbers computed inside the function are constants of the trace; keep changing state
+(step counts, scheduled learning rates) in tensors that are updated in place. Reading a value
+inside the function (``.item()``, ``.numpy()``) cannot be replayed and raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from zili.compiler import capture
+from zili.compiler.lower import Node
+from zili.compiler.runtime import CompiledExecution, Launchable, random_base
+from zili.compiler.schedule import Step
+from zili.ops.view import View
+
+MAX_TRACES = 8
+
+
+class Tracer:
+    """Records primitives as graph nodes while a function is traced."""
+
+    def __init__(self) -> None:
+        self.leaves: dict[int, Node] = {}  # id(real buffer) -> leaf
+        self.constants: dict[int, Any] = {}  # buffers created while tracing
+        self.devices: list[Any] = []
+        self.tensor_type: Any = None
+        self.randoms: list[Node] = []
+
+    def leaf(self, buffer: Any, view: View, dtype: Any) -> Node:
+        """The leaf node for a real buffer (one per buffer)."""
+        node = self.leaves.get(id(buffer))
+        if node is None:
+            node = self.leaves[id(buffer)] = Node(None, (len(buffer),), dtype, buffer=buffer)
+        return node
+
+    def record(self, op: Any, shape: tuple[int, ...], dtype: Any, inputs: Any, arg: Any,
+               device: Any, tensor_type: Any) -> Any:
+        """Add one primitive to the graph and return a tensor whose buffer is its node."""
+        device = device or inputs[0].device
+        self.tensor_type = tensor_type
+        if device not in self.devices:
+            self._watch(device)
+        srcs = []
+        for t in inputs:
+            if t.device is not device:
+                raise RuntimeError(f"{op.value}: tensors are on different devices "
+                                   f"({[x.device.name for x in inputs]}); move them with .to()")
+            src = t.buffer if isinstance(t.buffer, Node) else self.leaf(t.buffer, t._view,
+                                                                          t.dtype)
+            srcs.append((src, t._view, t.dtype))
+        node = Node(op, shape, dtype, tuple(srcs), arg)
+        if op.value == "random":
+            self.randoms.append(node)
+        return tensor_type._make(node, View(shape), dtype, device)
+
+    def _watch(self, device: Any) -> None:
+        # While tracing, buffers the device makes are constants of the trace, and reading a
+        # traced value back to the host is an error (it cannot be replayed).
+        self.devices.append(device)
+        cls = type(device)
+
+        def from_numpy(array: Any) -> Any:
+            buffer = cls.from_numpy(device, array)
+            self.constants[id(buffer)] = buffer
+            return buffer
+
+        def to_numpy(buffer: Any, view: View, dtype: Any) -> Any:
+            if isinstance(buffer, Node):
+                raise RuntimeError("zili.jit: a traced function cannot read tensor values "
+                                   "(.item(), .numpy(), printing); return the tensor instead "
+                                   "and read it after the call")
+            return cls.to_numpy(device, buffer, view, dtype)
+
+        device.from_numpy, device.to_numpy = from_numpy, to_numpy
+
+    def unwatch(self) -> None:
+        """Give the devices their own methods back."""
+        for device in self.devices:
+            del device.from_numpy, device.to_numpy
+
+
+def _flatten(value: Any, tensor_type: Any, out: list, sig: list) -> None:
+    if tensor_type is not None and isinstance(value, tensor_type):
+        out.append(value)
+        sig.append(("T", value.shape, value.dtype.name, value._view.key(), value.device.name,
+                     value.requires_grad))
+    elif isinstance(value, (list, tuple)):
+        sig.append((type(value).__name__, len(value)))
+        for v in value:
+            _flatten(v, tensor_type, out, sig)
+    elif isinstance(value, dict):
+        sig.append(("dict", tuple(value)))
+        for v in value.values():
+            _flatten(v, tensor_type, out, sig)
+    else:
+        try:
+            hash(value)
+            sig.append(value)
+        except TypeError:
+            sig.append(("id", id(value)))
+
+
+def _rebuild(value: Any, tensor_type: Any, tensors: list) -> Any:
+    if tensor_type is not None and isinstance(value, tensor_type):
+        return tensors.pop(0)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rebuild(v, tensor_type, tensors) for v in value)
+    if isinstance(value, dict):
+        return {k: _rebuild(v, tensor_type, tensors) for k, v in value.items()}
+    return value
+
+
+class Plan:
+    """A compiled trace: kernels, where every buffer comes from, and what to rebind."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.slots: dict[int, int] = {}  # id(node) -> buffer slot
+        self.args: list[tuple[int, int]] = []  # (slot, argument position)
+        self.state: list[tuple[int, Any, Any]] = []  # (slot, weakref holder, view key)
+        self.consts: list[tuple[int, Any]] = []
+        self.outs: list[tuple[int, Node]] = []  # escaping nodes: fresh buffer each call
+        self.internal: list[tuple[int, Any]] = []  # reused between calls
+        self.rebind: list[tuple[Any, int]] = []  # (weakref tensor, slot)
+        self.grads: list[tuple[Any, int, View, Any]] = []  # (weakref owner, slot, view, dtype)
+        self.results: list[tuple[int, View, Any]] = []  # returned tensors
+        self.structure: Any = None
+        self.device: Any = None
+
+    @property
+    def kernel_count(self) -> int:
+        """Kernels one replay launches (BLAS calls included)."""
+        return len(self.steps)
+
+    def describe(self) -> list[str]:
+        """One line per kernel: name, shape and stages (what was fused)."""
+        return [s.kernel.describe() if s.kernel else
+                f"{s.kind} {s.nodes[0].op.value} {s.nodes[0].shape}" for s in self.steps]
+
+
+class JitFunction:
+    """The callable ``zili.jit`` returns; see the module docstring."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.plans: OrderedDict[tuple, Plan] = OrderedDict()
+        self.calls = 0
+        self.traces = 0
+
+    @property
+    def plan(self) -> Plan | None:
+        """The most recently used plan (None before the first trace)."""
+        return next(reversed(self.plans.values())) if self.plans else None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if capture.TRACING:  # nested jit: just trace through
+            return self.fn(*args, **kwargs)
+        tensors: list[Any] = []
+        sig: list[Any] = []
+        tensor_type = _tensor_type(args, kwargs)
+        _flatten((args, kwargs), tensor_type, tensors, sig)
+        key = tuple(sig)
+        plan = self.plans.get(key)
+        if plan is not None:
+            self.plans.move_to_end(key)
+            result = _replay(plan, tensors)
+            if result is not _STALE:
+                return result
+            del self.plans[key]
+        if self.calls == 1:
+            return self.fn(*args, **kwargs)
+        plan, result = self._trace(args, kwargs, tensors)
+        self.plans[key] = plan
+        while len(self.plans) > MAX_TRACES:
+            self.plans.popitem(last=False)
+        return result
+
+    def _trace(self, args: tuple, kwargs: dict, tensors: list) -> tuple[Plan, Any]:
+        from zili.compiler.build import build_plan
+        self.traces += 1
+        before = _live_tensors()
+        tracer = Tracer()
+        capture.TRACING.append(tracer)
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            capture.TRACING.pop()
+            tracer.unwatch()
+        return build_plan(tracer, before, tensors, result)
+
+
+_STALE = object()
+
+
+def _tensor_type(args: tuple, kwargs: dict) -> Any:
+    import sys
+    module = sys.modules.get("zili.tensor.tensor")  # loaded: the caller holds tensors
+    return getattr(module, "Tensor", None)
+
+
+def _live_tensors() -> dict[int, list[tuple[Any, Any]]]:
+    """id(buffer) -> [(weakref to tensor, its view key)] for every live tensor."""
+    import sys
+    tensor_type = getattr(sys.modules.get("zili.tensor.tensor"), "Tensor", None)
+    out: dict[int, list[tuple[Any, Any]]] = {}
+    if tensor_type is None:
+        return out
+    for obj in gc.get_objects():
+        if type(obj) is tensor_type and not isinstance(obj.buffer, Node):
+            out.setdefault(id(obj.buffer), []).append((weakref.ref(obj), obj._view.key()))
+    return out
+
+
+def _replay(plan: Plan, tensors: list) -> Any:
+    bufs: list[Any] = [None] * (len(plan.slots) + 1)
+    for slot, position in plan.args:
+        bufs[slot] = tensors[position].buffer
+    for slot, holder, view_key in plan.state:
+        t = holder()
+        if t is None or isinstance(t.buffer, Node) or t._view.key() != view_key:
+            return _STALE
+        bufs[slot] = t.buffer
+    for slot, buffer in plan.consts:
+        bufs[slot] = buffer
+    for slot, buffer in plan.internal:
+        bufs[slot] = buffer
+    device = plan.device
+    if isinstance(device, CompiledExecution):  # an interpreter returns new buffers itself
+        for slot, node in plan.outs:
+            bufs[slot] = device.alloc(_numel(node.shape), node.dtype)
+    run_steps(plan, bufs)
+    for ref, slot in plan.rebind:
+        t = ref()
+        if t is not None:
+            t.buffer = bufs[slot]
+    for ref, slot, view, dtype in plan.grads:
+        owner = ref()
+        if owner is not None:
+            owner.grad = owner._make(bufs[slot], view, dtype, device)
+    made = [_make(bufs[slot], view, dtype, device) for slot, view, dtype in plan.results]
+    return _rebuild(plan.structure, _tensor_type((), {}), made)
+
+
+def _make(buffer: Any, view: View, dtype: Any, device: Any) -> Any:
+    return _tensor_type((), {})._make(buffer, view, dtype, device)
+
+
+def run_steps(plan: Plan, bufs: list) -> None:
+    """Launch every step of ``plan`` on the buffer table ``bufs``."""
+    device = plan.device
+    for step in plan.steps:
+        if step.kind == "matmul":
+            out, a, b = step.launch
+            (_, av, _), (_, bv, _) = step.nodes[0].srcs
+            device.matmul(bufs[a], av, bufs[b], bv, bufs[out], step.nodes[0].shape)
+            continue
+        if step.kind == "eager":
+            node = step.nodes[0]
+            ins = [(bufs[plan.slots[id(s)]], v, dt) for s, v, dt in node.srcs]
+            bufs[plan.slots[id(node)]] = device.execute(node.op, node.shape, node.dtype, ins,
+                                                        node.arg)
+            continue
+        launch, slots = step.launch
+        bases = tuple(random_base(*n.arg) for n in step.randoms)
+        if launch.run([bufs[s] for s in slots], bases):
+            raise IndexError(f"zili.jit: an index is out of range in kernel "
+                             f"{step.kernel.name}")
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def jit(fn: Callable[..., Any]) -> JitFunction:
+    """Compile ``fn`` (forward, backward and optimizer step alike) into fused kernels that
+    later calls replay; see :mod:`zili.compiler.jit`.
+
+    Raises (from the call):
+        RuntimeError: if the traced function reads a tensor's value (``.item()``).
+    """
+    return JitFunction(fn)
+
+
+__all__ = ["CompiledExecution", "JitFunction", "Launchable", "Plan", "jit"]

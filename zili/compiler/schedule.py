@@ -1,0 +1,187 @@
+"""The fusion scheduler: a graph of primitive nodes -> an ordered list of kernels.
+
+Rules (docs/architecture.md, "Compiler", spells them out):
+
+1. *Buffers.* A node gets a buffer when it leaves the graph (a result, a rebound parameter),
+   feeds a library call or a hand-lowered kernel (MATMUL, SCATTER_ADD, the table of a
+   GATHER), is a reduction, is read through a view that is not a pure axis mapping
+   (reshape across axes, pad, shrink, flip), or is expensive (a transcendental, a division,
+   or more than :data:`CHEAP` operations) and read more than once. Every other node is
+   inlined into each consumer: elementwise chains become one expression.
+2. *Groups.* Nodes with buffers are visited in dependency order; each joins the newest
+   kernel whose iteration space fits and that runs after everything the node reads: a
+   reduction joins a kernel over the same input shape and axes (so mean and variance of a
+   LayerNorm share one row loop), elementwise work over the full shape joins after the
+   reductions it uses, elementwise work over the reduced shape joins as a per-row store.
+   Otherwise it starts a new kernel. MATMUL stays a BLAS call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zili.compiler.ir import Kernel, collapse_axes
+from zili.compiler.lower import CannotFuse, GroupLowering, Node, axis_map, scatter_add_kernel
+from zili.ops import ELEMENTWISE, Op
+
+CHEAP = 4
+_EXPENSIVE = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.DIV, Op.MOD, Op.RECIPROCAL})
+_OPAQUE = frozenset({Op.MATMUL, Op.SCATTER_ADD, Op.GATHER, Op.RANDOM})
+SEARCH = 6  # how many of the newest kernels a node may join
+
+
+def toposort(roots: list[Node]) -> list[Node]:
+    """Every node behind ``roots``, sources first."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((s, False) for s, _, _ in node.srcs)
+    return order
+
+
+def _cost(node: Node, realized: set[int], limit: int) -> int:
+    """Operations an inlined copy of ``node`` costs (stops counting at ``limit``)."""
+    total, stack = 0, [node]
+    while stack and total <= limit:
+        n = stack.pop()
+        if n.op is None or (id(n) in realized and n is not node):
+            continue
+        total += limit + 1 if n.op in _EXPENSIVE else 1
+        stack.extend(s for s, _, _ in n.srcs)
+    return total
+
+
+def choose_buffers(order: list[Node], roots: list[Node]) -> set[int]:
+    """Rule 1: the ids of the nodes that get a buffer."""
+    realized = {id(r) for r in roots}
+    users: dict[int, int] = {}
+    for node in order:
+        for src, view, _ in node.srcs:
+            users[id(src)] = users.get(id(src), 0) + 1
+            if src.op is None:
+                continue
+            if node.op in (Op.MATMUL, Op.SCATTER_ADD) or \
+                    (node.op is Op.GATHER and src is node.srcs[0][0]) or \
+                    src.op in _OPAQUE or src.op in (Op.SUM, Op.AMAX) or \
+                    axis_map(view, src.shape) is None:
+                realized.add(id(src))
+    for node in reversed(order):  # consumers first, so a shared chain is cut at its top
+        if node.op in ELEMENTWISE and users.get(id(node), 0) > 1 and \
+                _cost(node, realized, CHEAP) > CHEAP:
+            realized.add(id(node))
+    return realized
+
+
+class Step:
+    """One kernel of a plan: what to launch and on which nodes' buffers."""
+
+    __slots__ = ("kind", "kernel", "nodes", "lowering", "randoms", "launch")
+
+    def __init__(self, kind: str, nodes: list[Node], kernel: Kernel | None = None,
+                 lowering: GroupLowering | None = None):
+        self.kind, self.nodes, self.kernel, self.lowering = kind, nodes, kernel, lowering
+        self.randoms: list[Node] = []
+        self.launch: Any = None
+
+
+def schedule(roots: list[Node]) -> list[Step]:
+    """Rule 2: group the graph behind ``roots`` into kernels, in an order that respects
+    every dependency. Returns steps whose ``nodes`` list the kernel's buffers in argument
+    order (MATMUL steps: output, a, b)."""
+    order = toposort(roots)
+    extra: set[int] = set()
+    while True:
+        realized = choose_buffers(order, roots) | extra
+        try:
+            return _group(order, realized)
+        except _Retry as retry:
+            extra |= retry.ids
+
+
+class _Retry(Exception):  # noqa: N818 (control flow)
+    def __init__(self, ids: set[int]):
+        self.ids = ids
+
+
+def _group(order: list[Node], realized: set[int]) -> list[Step]:
+    steps: list[Step] = []
+    home: dict[int, int] = {}  # node id -> index of the step that stores it
+
+    def has_buffer(n: Node) -> bool:
+        return n.op is None or id(n) in realized
+
+    def deps(node: Node) -> int:
+        latest, stack = -1, [s for s, _, _ in node.srcs]
+        while stack:
+            n = stack.pop()
+            if n.op is None:
+                continue
+            if id(n) in realized:
+                latest = max(latest, home[id(n)])
+            else:
+                stack.extend(s for s, _, _ in n.srcs)
+        return latest
+
+    for node in order:
+        if node.op is None or id(node) not in realized:
+            continue
+        if node.op is Op.MATMUL:
+            home[id(node)] = len(steps)
+            steps.append(Step("matmul", [node, node.srcs[0][0], node.srcs[1][0]]))
+            continue
+        if node.op is Op.SCATTER_ADD:
+            kernel, bufs = scatter_add_kernel(f"j_scatter_add_{len(steps)}", node)
+            home[id(node)] = len(steps)
+            steps.append(Step("kernel", bufs, kernel))
+            continue
+        first = deps(node)
+        placed = False
+        for index in range(len(steps) - 1, max(first - 1, len(steps) - SEARCH - 1, -1), -1):
+            step = steps[index]
+            if step.lowering is None or index < first:
+                continue
+            if _try_add(step.lowering, node):
+                home[id(node)] = index
+                if node.op is Op.RANDOM:
+                    step.randoms.append(node)
+                placed = True
+                break
+        if placed:
+            continue
+        if node.op in (Op.SUM, Op.AMAX):
+            lowering = GroupLowering(node.srcs[0][1].shape, tuple(node.arg), has_buffer)
+        else:
+            lowering = GroupLowering(node.shape, (), has_buffer)
+        if not _try_add(lowering, node):
+            raise _Retry({id(s) for s, _, _ in node.srcs if s.op is not None})
+        home[id(node)] = len(steps)
+        step = Step("kernel", [], lowering=lowering)
+        if node.op is Op.RANDOM:
+            step.randoms.append(node)
+        steps.append(step)
+    for i, step in enumerate(steps):
+        if step.lowering is not None:
+            step.kernel = collapse_axes(step.lowering.kernel(f"j_k{i}"))
+            step.nodes = step.lowering.buffers
+    return steps
+
+
+def _try_add(lowering: GroupLowering, node: Node) -> bool:
+    saved = (len(lowering.buffers), len(lowering.stages), lowering.random_params)
+    try:
+        lowering.add(node)
+        return True
+    except CannotFuse:
+        del lowering.buffers[saved[0]:]
+        del lowering.stages[saved[1]:]
+        lowering.random_params = saved[2]
+        return False
