@@ -41,6 +41,9 @@ def __getattr__(name: str) -> object:
     import importlib
     if name in ("nn", "optim", "io", "models", "cli", "text", "data"):
         return importlib.import_module(f"zili.{name}")
+    if name == "jit":
+        from zili.compiler.jit import jit
+        return jit
     if name in ("save", "load"):
         return getattr(importlib.import_module("zili.io"), name)
     raise AttributeError(f"module 'zili' has no attribute {name!r}")
