@@ -34,7 +34,7 @@ def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tenso
             arg: Any = None, device: Device | None = None) -> Tensor:
     """Run one primitive on the inputs' device and wrap the result (no autograd)."""
     if capture.TRACING:  # zili.jit is tracing: record the primitive instead of running it
-        return capture.TRACING[-1].record(op, shape, dtype, inputs, arg, device)
+        return capture.TRACING[-1].record(op, shape, dtype, inputs, arg, device, Tensor)
     device = device or inputs[0].device
     for t in inputs:
         if t.device is not device:
