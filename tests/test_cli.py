@@ -1,0 +1,68 @@
+"""The ``zili`` command line end to end on a tiny model and a slice of the demo corpus."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zili
+from zili.cli.main import main
+
+TINY = ["--max-chars", "20000", "--min-count", "3", "--context", "16", "--n-layer", "1",
+        "--n-embd", "32", "--n-head", "2", "--batch-size", "4", "--eval-batches", "2",
+        "--device", "numpy", "--no-progress"]
+
+
+def test_help_lists_the_commands() -> None:
+    done = subprocess.run([sys.executable, "-m", "zili.cli", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for command in ("demo", "train", "generate", "eval"):
+        assert command in done.stdout
+    train_help = subprocess.run([sys.executable, "-m", "zili.cli", "train", "--help"],
+                                capture_output=True, text=True, timeout=120)
+    for option in ("--steps", "--device", "--out", "--resume", "--data"):
+        assert option in train_help.stdout
+
+
+def test_train_generate_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--steps", "3", "--out", str(tmp_path), *TINY]) == 0
+    ckpt = tmp_path / "ckpt.safetensors"
+    assert ckpt.is_file()
+    capsys.readouterr()
+    args = ["generate", "--checkpoint", str(ckpt), "--prompt", "中国", "--max-new-tokens",
+            "12", "--seed", "3", "--device", "numpy"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first  # seeded: the same text again
+    line = first.strip()
+    assert line.startswith("[中国] 中国") and len(line) == len("[中国] 中国") + 12
+    assert main(["eval", "--checkpoint", str(ckpt), "--batches", "2", "--device", "numpy"]) == 0
+    report = capsys.readouterr().out
+    loss = float(report.split("validation loss")[1].split()[0])
+    perplexity = float(report.split("perplexity")[1].split()[0])
+    assert abs(np.exp(loss) - perplexity) < 0.01 * perplexity
+
+
+def test_resume_from_the_command_line_continues_exactly(tmp_path: Path) -> None:
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(["train", "--steps", "4", "--out", str(straight), *TINY]) == 0
+    assert main(["train", "--steps", "2", "--out", str(split), *TINY]) == 0
+    assert main(["train", "--resume", str(split / "ckpt.safetensors"), "--steps", "4",
+                 "--out", str(split), "--device", "numpy", "--no-progress"]) == 0
+    a = zili.load(str(straight / "ckpt.safetensors"))
+    b = zili.load(str(split / "ckpt.safetensors"))
+    assert a["step"] == b["step"] == 4
+    for name, value in a["model"].items():
+        np.testing.assert_array_equal(value.numpy(), b["model"][name].numpy(), err_msg=name)
+
+
+def test_user_errors_name_the_remedy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.safetensors"
+    assert main(["generate", "--checkpoint", str(missing), "--prompt", "x"]) == 2
+    assert "zili train" in capsys.readouterr().err
