@@ -17,7 +17,7 @@ from zili.dtype import (
     promote_types,
     uint8,
 )
-from zili.dtype import bool_ as bool  # noqa: A001 (PyTorch's name: zili.bool)
+from zili.dtype import bool_ as bool  # noqa: A001, A004 (PyTorch's name: zili.bool)
 from zili.tensor import *  # noqa: F403
 from zili.tensor import __all__ as _tensor_all
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zili.devices.device import Device, Operand
-from zili.dtype import DType, float32
+from zili.dtype import DType
 from zili.ops import Op
 from zili.ops.view import View
 
@@ -113,6 +113,8 @@ class NumpyDevice(Device):
             a, b = arrays
             if dtype.name in _HALF:
                 a, b = a.astype(np.float32), b.astype(np.float32)
+            if a.ndim > 2:
+                return _batched_matmul(a, b)
             return np.matmul(a, b)
         if op is Op.GATHER:
             return _gather(arrays[0], arrays[1], inputs[1][1], arg)
@@ -122,6 +124,22 @@ class NumpyDevice(Device):
             seed, counter = arg
             return counter_uniform(seed, counter, int(np.prod(shape)), dtype).reshape(shape)
         raise NotImplementedError(f"numpy device: primitive {op.value} is not implemented")
+
+
+def _batched_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One BLAS call per matrix of the batch.
+
+    NumPy's stacked matmul was measured 20-50x slower than this loop on small per-head
+    matrices (attention) with OpenBLAS threads: every product goes through its generic
+    path, while a plain 2-D matmul per matrix hands BLAS strided operands directly.
+    """
+    batch = a.shape[:-2]
+    left = np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
+    right = np.ascontiguousarray(b).reshape((-1,) + b.shape[-2:])
+    out = np.empty((left.shape[0], a.shape[-2], b.shape[-1]), np.result_type(a, b))
+    for i in range(left.shape[0]):
+        np.matmul(left[i], right[i], out=out[i])
+    return out.reshape(batch + out.shape[-2:])
 
 
 def _broadcast_index(index: np.ndarray, index_view: View, axis: int) -> np.ndarray | None:
