@@ -1,0 +1,133 @@
+"""Tokens per second of the demo's GPT training step: zili against PyTorch on the CPU.
+
+Same model (the `zili demo` GPT), same batch, same step (forward, backward, gradient
+clipping, AdamW with decay on matrices), measured in one process run after warm-up
+steps. PyTorch uses as many threads as there are cores. Usage:
+
+    .venv/bin/python bench/train_gpt.py [--steps 5] [--warmup 2] [--devices numpy,cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import zili  # noqa: E402
+from zili.cli.train import TrainSettings, batch_tensors, make_optimizer, train_step  # noqa: E402
+from zili.models.gpt import GPT, GPTConfig  # noqa: E402
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (or what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def batches(config: GPTConfig, batch: int, count: int, seed: int = 0) -> list:
+    """``count`` random (x, y) id batches."""
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, config.vocab_size, (batch, config.block_size)),
+             rng.integers(0, config.vocab_size, (batch, config.block_size)))
+            for _ in range(count)]
+
+
+def time_zili(device: str, config: GPTConfig, data: list, warmup: int,
+              settings: TrainSettings) -> float:
+    """Seconds per measured step of zili on ``device``."""
+    zili.manual_seed(0)
+    model = GPT(config).to(device)
+    optimizer = make_optimizer(model, settings)
+    dev = zili.get_device(device)
+    times = []
+    for i, (x, y) in enumerate(data):
+        xt, yt = batch_tensors(x, y, dev)
+        start = time.perf_counter()
+        train_step(model, optimizer, xt, yt, settings.lr, settings.grad_clip)
+        dev.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def time_torch(config: GPTConfig, data: list, warmup: int, settings: TrainSettings) -> float:
+    """Seconds per measured step of PyTorch on the CPU."""
+    import torch
+    from torch_gpt import TorchGPT, torch_optimizer
+
+    torch.set_num_threads(cores())
+    torch.manual_seed(0)
+    model = TorchGPT(config.vocab_size, config.block_size, config.n_layer, config.n_head,
+                     config.n_embd)
+    optimizer = torch_optimizer(model, settings.lr, settings.weight_decay,
+                                (settings.beta1, settings.beta2))
+    times = []
+    for i, (x, y) in enumerate(data):
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        start = time.perf_counter()
+        _, loss = model(xt, yt)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        loss.item()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5, help="measured steps")
+    parser.add_argument("--warmup", type=int, default=2, help="steps run before timing")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--vocab", type=int, default=3600,
+                        help="vocabulary size (the demo's character vocabulary is ~3,600)")
+    parser.add_argument("--devices", default="numpy", help="zili devices, comma-separated")
+    args = parser.parse_args()
+    config = GPTConfig(vocab_size=args.vocab, block_size=128, n_layer=4, n_head=4, n_embd=192)
+    settings = TrainSettings()
+    data = batches(config, args.batch_size, args.warmup + args.steps)
+    tokens = args.batch_size * config.block_size
+    import torch
+
+    print(f"machine: {cpu_name()}, {cores()} cores; numpy {np.__version__}, "
+          f"torch {torch.__version__}")
+    print(f"model: GPT {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, "
+          f"context {config.block_size}, vocabulary {config.vocab_size}; batch "
+          f"{args.batch_size} x {config.block_size} = {tokens} tokens; AdamW step; "
+          f"{args.warmup} warm-up steps excluded, median of {args.steps}")
+    torch_s = time_torch(config, data, args.warmup, settings)
+    rows = [("PyTorch (CPU)", f"cpu x{torch.get_num_threads()}", torch_s)]
+    for device in args.devices.split(","):
+        rows.append(("zili", device, time_zili(device, config, data, args.warmup, settings)))
+    print(f"\n{'framework':<14} {'device':<10} {'s/step':>8} {'tokens/s':>10} "
+          f"{'vs PyTorch':>10}")
+    for name, device, seconds in rows:
+        print(f"{name:<14} {device:<10} {seconds:>8.3f} {tokens / seconds:>10,.0f} "
+              f"{torch_s / seconds:>9.2f}x")
+
+
+if __name__ == "__main__":
+    main()
