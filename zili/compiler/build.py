@@ -31,7 +31,7 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     _flatten(result, tensor_type, returned, [])
     plan.structure = result
     escaping = [o for o in gc.get_objects()
-                if type(o) is tensor_type and isinstance(o.buffer, Node)]
+                if issubclass(type(o), tensor_type) and isinstance(o.buffer, Node)]
     escaping_ids = {id(t) for t in escaping}
     for t in returned:
         if id(t) not in escaping_ids and not isinstance(t.buffer, Node):
@@ -94,30 +94,40 @@ def _bind_leaves(plan: Plan, tracer: Tracer, before: dict, args: list, bufs: lis
         if key in arg_of:
             plan.args.append((slot, arg_of[key]))
             continue
-        holders = [(ref, vk) for ref, vk in before.get(key, []) if ref() is not None]
+        holders = [(h, vk) for h, vk in before.get(key, []) if _alive(h)]
         if key in tracer.constants or not holders:
             plan.consts.append((slot, leaf.buffer))
             continue
-        # Prefer the holder the function rebound (a parameter updated in place): the next
-        # call must read its new value.
-        rebound = [(ref, vk) for ref, vk in holders if isinstance(ref().buffer, Node)]
-        ref, view_key = (rebound or holders)[0]
-        plan.state.append((slot, ref, view_key))
+        # Prefer a holder the function rebound (a parameter updated in place), then a dict
+        # entry it replaced (optimizer state): the next call must read their new values.
+        rebound = [(h, vk) for h, vk in holders if not isinstance(h, tuple) and
+                   isinstance(h().buffer, Node)]
+        replaced = [((h[0], h[1]), vk) for h, vk in holders if isinstance(h, tuple) and
+                    h[0].get(h[1]) is not h[2] and isinstance(
+                        getattr(h[0].get(h[1]), "buffer", None), Node)]
+        holder, view_key = (rebound or replaced or holders)[0]
+        if isinstance(holder, tuple) and len(holder) == 3:
+            holder = (holder[0], holder[1])
+        plan.state.append((slot, holder, view_key))
+
+
+def _alive(holder: Any) -> bool:
+    if isinstance(holder, tuple):
+        return True
+    return holder() is not None
 
 
 def _bind_outputs(plan: Plan, before: dict, escaping: list, returned: list,
                   bufs: list) -> None:
-    pre_existing = {id(ref()) for refs in before.values() for ref, _ in refs
-                    if ref() is not None}
     returned_ids = {id(t) for t in returned}
     for t in escaping:
         slot = plan.slots[id(t.buffer)]
         if id(t) not in returned_ids:
             plan.rebind.append((weakref.ref(t), slot))
-        if id(t) in pre_existing:
-            continue
     for refs in before.values():
         for ref, _ in refs:
+            if isinstance(ref, tuple):
+                continue
             owner = ref()
             grad = getattr(owner, "grad", None) if owner is not None else None
             if grad is not None and isinstance(grad.buffer, Node):

@@ -220,16 +220,30 @@ def _tensor_type(args: tuple, kwargs: dict) -> Any:
 
 
 def _live_tensors() -> dict[int, list[tuple[Any, Any]]]:
-    """id(buffer) -> [(weakref to tensor, its view key)] for every live tensor."""
+    """id(buffer) -> [(holder, view key)] for every live tensor: a weak reference to the
+    tensor, and a (dict, key) pair for every dict entry holding it (optimizer state that the
+    function may replace rather than update in place)."""
     import sys
     tensor_type = getattr(sys.modules.get("zili.tensor.tensor"), "Tensor", None)
     out: dict[int, list[tuple[Any, Any]]] = {}
     if tensor_type is None:
         return out
     for obj in gc.get_objects():
-        if type(obj) is tensor_type and not isinstance(obj.buffer, Node):
+        if issubclass(type(obj), tensor_type) and not isinstance(obj.buffer, Node):
             out.setdefault(id(obj.buffer), []).append((weakref.ref(obj), obj._view.key()))
+        elif type(obj) is dict:
+            for k, v in list(obj.items()):
+                if issubclass(type(v), tensor_type) and not isinstance(v.buffer, Node):
+                    out.setdefault(id(v.buffer), []).append(((obj, k, v), v._view.key()))
     return out
+
+
+def resolve(holder: Any) -> Any:
+    """The tensor a state holder points at now (None if it is gone)."""
+    if isinstance(holder, tuple):
+        found = holder[0].get(holder[1])
+        return found if found is not None and hasattr(found, "buffer") else None
+    return holder()
 
 
 def _replay(plan: Plan, tensors: list) -> Any:
@@ -237,7 +251,7 @@ def _replay(plan: Plan, tensors: list) -> Any:
     for slot, position in plan.args:
         bufs[slot] = tensors[position].buffer
     for slot, holder, view_key in plan.state:
-        t = holder()
+        t = resolve(holder)
         if t is None or isinstance(t.buffer, Node) or t._view.key() != view_key:
             return _STALE
         bufs[slot] = t.buffer

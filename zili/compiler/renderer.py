@@ -123,7 +123,7 @@ class CLikeRenderer:
             if key in names:
                 continue
             text = self.expr(node, [names[s.key()] for s in node.src], scope, lines)
-            name = f"v{len(names)}"
+            name = f"v{self._fresh()}"
             names[key] = name
             lines.append(f"{self.compute_type(node.dtype)} {name} = {text};")
         return names[root.key()]
@@ -208,7 +208,7 @@ class CLikeRenderer:
         flat = self.address(View(self._shape, cs), [self.var(d, scope)
                                                     for d in range(len(self._shape))])
         base = f"rnd{node.arg}"
-        x = f"x{len(lines)}"
+        x = f"x{self._fresh()}"
         lines.append(f"unsigned long long {x} = (unsigned long long){base} + "
                      f"(unsigned long long)({flat});")
         lines.append(f"{x} ^= {x} >> 30; {x} *= 0xBF58476D1CE4E5B9ULL; {x} ^= {x} >> 27; "
@@ -222,13 +222,18 @@ class CLikeRenderer:
         sets the kernel's error flag and reads 0)."""
         buf, view, axis = node.arg
         size = self.num(view.shape[axis])
-        g = f"g{len(lines)}"
+        g = f"g{self._fresh()}"
         lines.append(f"long long {g} = (long long){index}; if ({g} < 0) {g} += {size}; "
                      f"if ({g} < 0 || {g} >= {size}) {{ err = 1; {g} = 0; }}")
         coords = [g if d == axis else self.var(d, scope) for d in range(len(view.shape))]
         value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
         cond = self.valid(view, coords)
         return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
+
+    def _fresh(self) -> int:
+        """A number for a new local variable, unique in the kernel."""
+        self._names += 1
+        return self._names
 
     # --- kernels -------------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class CLikeRenderer:
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""
         self.params, self.param_names = [], []
-        self._shape = kernel.shape
+        self._shape, self._names = kernel.shape, 0
         if self.dynamic:
             self.params += list(kernel.shape)
             self.param_names += [f"n{d}" for d in range(len(kernel.shape))]
