@@ -56,9 +56,11 @@ def main() -> None:
         jitted(*za)
         jitted(*za)
         nbytes = rows * cols * 4 * (n_in + n_out) + (rows * 4 if n_out == 0 else 0)
-        z = _time(lambda: jitted(*za))
-        p = _time(lambda: np_fns[name](*arrays))
-        t = _time(lambda: fn(*ta) if name != "softmax(a)" else ta[0].softmax(-1))
+        np_fn = np_fns[name]
+        torch_fn = fn if name != "softmax(a)" else (lambda a, b, c: a.softmax(-1))
+        z = _time(lambda j=jitted: j(*za))
+        p = _time(lambda f=np_fn: f(*arrays))
+        t = _time(lambda f=torch_fn: f(*ta))
         print(f"{name:28s} {nbytes / z / 1e9:10.2f} {nbytes / p / 1e9:10.2f} "
               f"{nbytes / t / 1e9:10.2f}   kernels={jitted.plan.kernel_count}")
 
