@@ -170,8 +170,15 @@ class QualityFilter:
             doc = _Doc(toks)
             if any(doc.top(n) > t for n, t in self.top):
                 return "top_ngram"
-            if any(doc.dup(n) > t for n, t in self.dup):
-                return "dup_ngram"
+            for i, (n, t) in enumerate(self.dup):
+                frac = doc.dup(n)
+                if frac > t:
+                    return "dup_ngram"
+                # Characters covered by repeated (n+1)-grams are covered by repeated
+                # n-grams too, so the share only falls as n grows: once it is below
+                # every later threshold, no later rule can fail.
+                if frac <= min(tt for _, tt in self.dup[i:]):
+                    break
         nonspace = len(_NONSPACE_RE.findall(text)) or 1
         if len(_symbol_re().findall(text)) / nonspace > f["max_symbol_ratio"]:
             return "symbol_ratio"

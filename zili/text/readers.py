@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,19 +128,18 @@ def _get_field(obj: Any, field: str) -> Any:
     return obj
 
 
+_TAG_RE = re.compile(r"/[A-Za-z]+(?=\s|$)")
+_SPACE_RE = re.compile(r"\s+")
+_LONE_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) | (?![A-Za-z0-9])")
+
+
 def strip_tags(line: str) -> str:
     """Strip ``word/tag`` markup: ``迈向/v  充满/v`` -> ``迈向充满``.
 
-    Chinese words are joined without spaces; a space is kept between two Latin words.
+    Chinese words are joined without spaces; one space is kept between two Latin words.
     """
-    out: list[str] = []
-    for tok in line.split():
-        word = tok.rsplit("/", 1)[0] if "/" in tok[1:] else tok
-        if out and out[-1][-1:].isascii() and out[-1][-1:].isalnum() and word[:1].isascii() \
-                and word[:1].isalnum():
-            out.append(" ")
-        out.append(word)
-    return "".join(out)
+    text = _SPACE_RE.sub(" ", _TAG_RE.sub("", line)).strip()
+    return _LONE_SPACE_RE.sub("", text)
 
 
 def _records(path: str, fmt: str, cfg: dict[str, Any]) -> Iterator[Document | BadRecord]:
