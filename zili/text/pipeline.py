@@ -19,6 +19,8 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -287,9 +289,11 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
         saved = json.loads(stamp.read_text(encoding="utf-8"))
         if saved.get("key") == key:
             stats = saved["stats"]  # an earlier run finished cleaning: start from there
+    clock = _Clock(progress)
     if stats is None:
         stamp.unlink(missing_ok=True)
         stats = clean_corpus(files, cfg, work, progress)
+        clock.lap("read, clean, deduplicate")
         tmp = work / "clean.stamp.json.tmp"
         tmp.write_text(json.dumps({"key": key, "stats": stats}, ensure_ascii=False),
                        encoding="utf-8")
@@ -305,5 +309,24 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
     tok = train_tokenizer(train_texts, t["kind"], t["vocab_size"], t["min_frequency"])
     (out / ("vocab.json" if t["kind"] == "bpe" else "tokenizer.json")).unlink(missing_ok=True)
     tok_path = tok.save(out)
+    clock.lap("train tokenizer")
     splits = write_shards(out, work, tok, cfg)
-    return write_outputs(out, cfg, stats, skipped, tok, tok_path.name, splits)
+    clock.lap("encode, write shards")
+    manifest = write_outputs(out, cfg, stats, skipped, tok, tok_path.name, splits)
+    clock.lap("manifest, report")
+    return manifest
+
+
+class _Clock:
+    """Prints each stage's wall time to stderr when progress is shown (kept out of the
+    manifest, which must not change from run to run)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.t = time.perf_counter()
+
+    def lap(self, what: str) -> None:
+        now = time.perf_counter()
+        if self.on:
+            print(f"{what}: {now - self.t:.1f} s", file=sys.stderr)
+        self.t = now
