@@ -89,6 +89,16 @@ def signature(text: str, ngram: int, num_perm: int, seed: int) -> np.ndarray:
     return sig.astype(np.uint32)
 
 
+def _lean(ds: Any, seed: int, sig: np.ndarray) -> Any:
+    # datasketch's LSH only bands and buckets the signature's values; 2.x asks which
+    # hashing scheme made them, 1.x has no schemes at all
+    values = sig.astype(np.uint64)
+    try:
+        return ds.LeanMinHash(seed=seed, hashvalues=values, scheme="affine32")
+    except TypeError:
+        return ds.LeanMinHash(seed=seed, hashvalues=values)
+
+
 class Deduplicator:
     """Decides, document by document in order, whether each one duplicates a kept one."""
 
@@ -123,9 +133,7 @@ class Deduplicator:
             if sig is None:
                 raise ValueError("near deduplication needs a MinHash signature")
             ds = _datasketch()
-            # datasketch's LSH only bands and buckets the signature's values
-            lean = ds.LeanMinHash(seed=self.seed, hashvalues=sig.astype(np.uint64),
-                                  scheme="affine32")
+            lean = _lean(ds, self.seed, sig)
             for key in self.lsh.query(lean):
                 if float(np.mean(self.sigs[key] == sig)) >= self.threshold:
                     return "near"
