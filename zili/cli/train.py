@@ -185,13 +185,40 @@ def model_from_checkpoint(state: dict[str, Any], device: Any = None) -> GPT:
     return model.eval()
 
 
+def _fit_budget(run: Run, bar: Any, budget: float, started: float, timed_from: float,
+                timed_steps: int, requested: int, log: Callable[[str], None]) -> None:
+    """Lower ``settings.steps`` so that training ends within ``budget`` seconds.
+
+    The step time is measured after 3, 10 and 30 steps (the machine may be busy, and the
+    first steps are slower), never above the ``requested`` steps; past 110% of the budget
+    training stops at once.
+    """
+    s = run.settings
+    now = time.perf_counter()
+    if now - started > 1.1 * budget and run.step < s.steps:
+        log(f"\ntime budget {budget:.0f}s exceeded: stopping at step {run.step}")
+        s.steps = run.step
+        bar.total = run.step
+        return
+    if timed_steps not in (3, 10, 30):
+        return
+    per_step = (now - timed_from) / timed_steps
+    fitted = min(requested, run.step + max(1, int((budget - (now - started)) / per_step)))
+    if fitted != s.steps:
+        if timed_steps == 3:
+            s.warmup = min(s.warmup, max(1, fitted // 10))
+        s.steps = fitted
+        bar.total = fitted
+        bar.refresh()
+
+
 def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] | None,
         progress: bool = True, time_budget: float | None = None,
         log: Callable[[str], None] = print) -> list[float]:
     """Train ``run`` from ``run.step`` to ``run.settings.steps``; returns the step losses.
 
-    ``time_budget`` (seconds) lowers ``settings.steps`` after a few measured steps so that
-    training ends in time, before the warm-up is over, so the schedule stays whole.
+    ``time_budget`` (seconds) fits ``settings.steps`` to the measured step time so that
+    training ends in time (the schedule follows the new step count).
     Evaluates every ``eval_every`` steps and saves ``out/ckpt.safetensors`` every
     ``save_every`` steps and at the end. On Ctrl-C the checkpoint is saved, then
     KeyboardInterrupt propagates.
@@ -206,6 +233,7 @@ def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] 
                dynamic_ncols=True, file=sys.stderr)
     started = time.perf_counter()
     timed_from, timed_steps = None, 0
+    requested = s.steps
     try:
         while run.step < s.steps:
             x, y = run.loader.next_batch()
@@ -222,16 +250,9 @@ def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] 
             else:
                 timed_steps += 1
             rate = tokens_per_step * timed_steps / max(time.perf_counter() - timed_from, 1e-9)
-            if time_budget is not None and timed_steps == 3:
-                per_step = (time.perf_counter() - timed_from) / timed_steps
-                left = time_budget - (time.perf_counter() - started)
-                fitted = run.step + max(1, int(left / per_step))
-                if fitted < s.steps:
-                    log(f"time budget {time_budget:.0f}s: {per_step:.2f}s per step, "
-                        f"training {fitted} steps instead of {s.steps}")
-                    s.steps = fitted
-                    s.warmup = min(s.warmup, max(1, fitted // 10))
-                    bar.total = fitted
+            if time_budget is not None:
+                _fit_budget(run, bar, time_budget, started, timed_from, timed_steps,
+                            requested, log)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}" if timed_steps else "-")
             if s.eval_every and val_batches is not None and run.step % s.eval_every == 0 \
