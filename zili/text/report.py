@@ -10,6 +10,7 @@ the document-length distribution and the drops per filter.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -189,8 +190,10 @@ def plot_report(m: dict[str, Any], path: Path) -> None:
     ax2.set_xlabel("documents dropped")
     ax2.set_title("Drops per filter")
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
+    _atomic(path, buf.getvalue())
 
 
 def write_outputs(out: Path, cfg: dict[str, Any], stats: dict[str, Any],
