@@ -218,3 +218,13 @@ def test_no_document_survives(tmp_path):
     (tmp_path / "a.txt").write_text("short\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no document survived"):
         build([str(tmp_path / "a.txt")], tmp_path / "out", config())
+
+
+def test_empty_training_split_is_refused(tmp_path):
+    # one document; a val_fraction just below 1 puts it in validation unless its hash
+    # is above that (probability 1e-9)
+    (tmp_path / "a.txt").write_text(CLEAN + "\n", encoding="utf-8")
+    cfg = config()
+    cfg["shards"]["val_fraction"] = 1 - 1e-9
+    with pytest.raises(ValueError, match="fell in the validation split"):
+        build([str(tmp_path / "a.txt")], tmp_path / "out", cfg)

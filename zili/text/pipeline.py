@@ -304,6 +304,9 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
     t = cfg["tokenizer"]
     # train on the training split only, so validation text stays unseen
     val_fraction = cfg["shards"]["val_fraction"]
+    if not any(split_of(d["hash"], val_fraction) == "train" for d in iter_clean(work)):
+        raise ValueError(f"all {stats['kept']} kept documents fell in the validation split; "
+                         "lower shards.val_fraction or add documents")
     train_texts = (d["text"] for d in iter_clean(work)
                    if split_of(d["hash"], val_fraction) == "train")
     tok = train_tokenizer(train_texts, t["kind"], t["vocab_size"], t["min_frequency"])
