@@ -228,3 +228,25 @@ def test_empty_training_split_is_refused(tmp_path):
     cfg["shards"]["val_fraction"] = 1 - 1e-9
     with pytest.raises(ValueError, match="fell in the validation split"):
         build([str(tmp_path / "a.txt")], tmp_path / "out", cfg)
+
+
+def test_interrupted_while_cleaning_resumes_to_same_shards(built, tmp_path, monkeypatch):
+    root, src, _ = built
+    import zili.text.pipeline as pl
+
+    real = pl.Deduplicator.check
+    seen = []
+
+    def dying(self, digest, sig):
+        seen.append(digest)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+        return real(self, digest, sig)
+
+    monkeypatch.setattr(pl.Deduplicator, "check", dying)
+    with pytest.raises(KeyboardInterrupt):
+        build([str(src)], tmp_path / "o", config())
+    assert not (tmp_path / "o" / "work" / "clean.stamp.json").exists()
+    monkeypatch.setattr(pl.Deduplicator, "check", real)
+    build([str(src)], tmp_path / "o", config())
+    assert shard_bytes(tmp_path / "o") == shard_bytes(root / "out")
