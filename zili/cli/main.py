@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "print generated text.")
     add_model_options(demo)
     add_train_options(demo, steps=3000, batch_size=16, out="runs/demo")
-    demo.add_argument("--time-budget", type=float, default=330.0,
+    demo.add_argument("--time-budget", type=float, default=400.0,
                       help="seconds of training; --steps is lowered to fit (%(default)s)")
     demo.add_argument("--prompt", action="append", default=None,
                       help="prompt to continue (repeatable; default: four Chinese prompts)")
