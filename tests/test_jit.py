@@ -106,3 +106,44 @@ def test_jit_refuses_to_read_values_inside(device: str) -> None:
     jitted(a)  # the first call runs eagerly
     with pytest.raises(RuntimeError, match="cannot read tensor values"):
         jitted(a)
+
+
+def test_jit_adamw_with_schedule_matches_eager(device: str) -> None:
+    # The step count and the scheduled learning rate change every step: under jit they must
+    # reach the replayed kernels as data (a frozen bias correction or lr would drift).
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((6, 2))
+    xs = [rng.standard_normal((8, 6)) for _ in range(7)]
+    data = [(x.astype(np.float32), np.tanh(x @ w).astype(np.float32)) for x in xs]
+
+    def run(use_jit: bool, tensor_lr: bool) -> tuple[list[float], list[np.ndarray]]:
+        zili.manual_seed(0)
+        model = zili.nn.Sequential(zili.nn.Linear(6, 16), zili.nn.GELU(),
+                                   zili.nn.LayerNorm(16), zili.nn.Linear(16, 2))
+        model.to(device)
+        lr = zili.tensor(0.05, device=device) if tensor_lr else 0.05
+        opt = zili.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.95),
+                               weight_decay=0.1)
+        sched = zili.optim.lr_scheduler.CosineWarmupLR(opt, 2, 6, min_lr=0.005)
+
+        def step(x: zili.Tensor, y: zili.Tensor) -> zili.Tensor:
+            loss = ((model(x) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            zili.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            return loss.detach()
+
+        fn = zili.jit(step) if use_jit else step
+        losses = []
+        for x, y in data:
+            losses.append(float(fn(zt(x, device), zt(y, device)).item()))
+            sched.step()
+        return losses, [p.detach().numpy() for p in model.parameters()]
+
+    eager_losses, eager_params = run(False, tensor_lr=False)
+    jit_losses, jit_params = run(True, tensor_lr=True)
+    np.testing.assert_allclose(jit_losses, eager_losses, rtol=2e-6)
+    for a, b in zip(jit_params, eager_params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert jit_losses[-1] < jit_losses[0]

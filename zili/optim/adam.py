@@ -1,4 +1,11 @@
-"""Adam and AdamW with PyTorch's update formulas (bias correction, amsgrad)."""
+"""Adam and AdamW with PyTorch's update formulas (bias correction, amsgrad).
+
+The step count is a float64 0-d tensor updated in place, and the bias corrections are
+computed from it with tensor operations, so a ``zili.jit``-compiled training step sees the
+count advance on every replay (a Python number would be frozen into the trace). The
+learning rate may be a 0-d tensor too (``lr=zili.tensor(1e-3)``): schedulers then fill it
+in place and the compiled step reads it as data.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zili.optim.optimizer import Optimizer
-from zili.tensor import no_grad, zeros_like
+from zili import float64
+from zili.optim.optimizer import Optimizer, scalar_value
+from zili.tensor import Tensor, no_grad, tensor, zeros, zeros_like
 
 
 class Adam(Optimizer):
@@ -26,7 +34,7 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
-        if lr < 0.0:
+        if scalar_value(lr) < 0.0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr}")
         if eps < 0.0:
             raise ValueError(f"{type(self).__name__}: invalid epsilon {eps}")
@@ -51,12 +59,15 @@ class Adam(Optimizer):
                     g = -p.grad if group["maximize"] else p.grad
                     state = self.state.get(p)
                     if state is None:
-                        state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p),
-                                                 "exp_avg_sq": zeros_like(p)}
+                        state = self.state[p] = {
+                            "step": zeros((), dtype=float64, device=p.device),
+                            "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
                         if group["amsgrad"]:
                             state["max_exp_avg_sq"] = zeros_like(p)
-                    state["step"] += 1
-                    t = state["step"]
+                    if not isinstance(state["step"], Tensor):  # a count saved as a number
+                        state["step"] = tensor(float(state["step"]), dtype=float64,
+                                               device=p.device)
+                    t = state["step"].add_(1)
                     if wd != 0:
                         if self.decoupled:
                             p.mul_(1 - lr * wd)
@@ -69,10 +80,19 @@ class Adam(Optimizer):
                     if group["amsgrad"]:
                         v = state["max_exp_avg_sq"].maximum(v)
                         state["max_exp_avg_sq"] = v
-                    step_size = lr / (1 - beta1 ** t)
-                    denom = v.sqrt() * (1.0 / math.sqrt(1 - beta2 ** t)) + eps
+                    # 1 - beta^t from the count tensor (float64: exact as Python's).
+                    step_size = _bias_correction(beta1, t).reciprocal() * lr
+                    denom = v.sqrt() * _bias_correction(beta2, t).rsqrt() + eps
                     p.sub_(m / denom * step_size)
         return loss
+
+
+def _bias_correction(beta: float, t: Tensor) -> Any:
+    """1 - beta**t for the step-count tensor ``t`` (exp2 of t * log2(beta): two primitives,
+    traced as data under ``zili.jit``); 1 when beta is 0."""
+    if beta == 0.0:
+        return t * 0 + 1
+    return 1 - (t * math.log2(beta)).exp2()
 
 
 class AdamW(Adam):

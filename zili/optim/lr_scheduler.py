@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from zili.optim.optimizer import Optimizer
+from zili.optim.optimizer import Optimizer, scalar_value, set_hyperparameter
 
 
 def cosine_with_warmup(step: int, base_lr: float, warmup_steps: int, total_steps: int,
@@ -32,13 +32,14 @@ def cosine_with_warmup(step: int, base_lr: float, warmup_steps: int, total_steps
 
 class LRScheduler:
     """Sets each group's ``lr`` from ``get_lr()`` at construction and on every ``step()``;
-    ``last_epoch`` counts the steps taken (-1 before the first)."""
+    ``last_epoch`` counts the steps taken (-1 before the first). A group whose ``lr`` is a
+    0-d tensor keeps that tensor, filled in place."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             if last_epoch == -1:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", scalar_value(group["lr"]))
             elif "initial_lr" not in group:
                 raise KeyError("param 'initial_lr' is not specified in param_groups when "
                                "resuming a scheduler (last_epoch != -1)")
@@ -55,11 +56,13 @@ class LRScheduler:
         return list(self._last_lr)
 
     def step(self) -> None:
-        """Advance one step and set the groups' learning rates."""
+        """Advance one step and set the groups' learning rates (a tensor ``lr`` is filled in
+        place, so a ``zili.jit``-compiled step reads the new value)."""
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        lrs = [float(lr) for lr in self.get_lr()]
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            set_hyperparameter(group, "lr", lr)
+        self._last_lr = lrs
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able scheduler state (everything but the optimizer and callables)."""

@@ -3,6 +3,10 @@
 Parameters live in ``param_groups`` (dicts of hyper-parameters plus a ``params`` list);
 per-parameter state (momentum buffers, moments, step counts) lives in ``state``. The state
 dict holds only tensors and JSON-able scalars, so a checkpoint stores it in safetensors.
+
+A hyper-parameter may be a 0-d tensor (``lr=zili.tensor(1e-3)``, as PyTorch allows): it is
+then data, not a constant, for a ``zili.jit``-compiled step, and schedulers fill it in
+place. The state dict stores it as a number; loading fills the tensor again.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class Optimizer:
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
-            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed = {k: (scalar_value(v) if isinstance(v, Tensor) else copy.deepcopy(v))
+                      for k, v in group.items() if k != "params"}
             ids = []
             for p in group["params"]:
                 index.setdefault(id(p), len(index))
@@ -126,7 +131,12 @@ class Optimizer:
                 self.state[p] = {k: _to_param(v, p, k) for k, v in entries.items()}
         for saved, own in zip(groups, self.param_groups):
             for key, value in saved.items():
-                if key != "params":
+                if key == "params":
+                    continue
+                if isinstance(own.get(key), Tensor) and not isinstance(value, Tensor):
+                    with no_grad():
+                        own[key].fill_(value)  # keep the tensor a compiled step reads
+                else:
                     own[key] = copy.deepcopy(value)
 
     def __repr__(self) -> str:
@@ -135,6 +145,22 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def scalar_value(value: Any) -> Any:
+    """A hyper-parameter as a Python number: a 0-d tensor's value, anything else as is."""
+    return value.item() if isinstance(value, Tensor) else value
+
+
+def set_hyperparameter(group: dict[str, Any], key: str, value: float) -> None:
+    """Set ``group[key]`` to ``value``: fill a tensor in place (a compiled step reads it),
+    replace a number."""
+    current = group.get(key)
+    if isinstance(current, Tensor):
+        with no_grad():
+            current.fill_(value)
+    else:
+        group[key] = value
 
 
 def _to_param(value: Any, param: Tensor, key: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from zili.optim.optimizer import Optimizer
+from zili.optim.optimizer import Optimizer, scalar_value
 from zili.tensor import Tensor, no_grad
 
 
@@ -22,7 +22,7 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  *, maximize: bool = False):
-        if lr < 0.0:
+        if scalar_value(lr) < 0.0:
             raise ValueError(f"SGD: invalid learning rate {lr}")
         if momentum < 0.0:
             raise ValueError(f"SGD: invalid momentum {momentum}")
