@@ -90,6 +90,38 @@ def train_step(model: GPT, optimizer: Any, x: Any, y: Any, lr: float,
     return float(loss.item())
 
 
+def make_train_step(model: GPT, optimizer: Any, grad_clip: float,
+                    use_jit: bool = False) -> Callable[[Any, Any, float], float]:
+    """``step(x, y, lr) -> loss``: :func:`train_step` as one callable; with ``use_jit`` the
+    forward, backward, clipping and AdamW update run as a ``zili.jit``-compiled plan. The
+    groups' ``lr`` then become 0-d float64 tensors filled before every call, so the
+    schedule reaches the compiled step as data (the step count already is a tensor)."""
+    if not use_jit:
+        return lambda x, y, lr: train_step(model, optimizer, x, y, lr, grad_clip)
+    from zili.optim.optimizer import set_hyperparameter
+    device = next(iter(model.parameters())).device
+    for group in optimizer.param_groups:
+        if not isinstance(group["lr"], zili.Tensor):
+            group["lr"] = zili.tensor(float(group["lr"]), dtype=zili.float64, device=device)
+
+    @zili.jit
+    def compiled(x: Any, y: Any) -> Any:
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            zili.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return loss.detach()
+
+    def step(x: Any, y: Any, lr: float) -> float:
+        for group in optimizer.param_groups:
+            set_hyperparameter(group, "lr", lr)
+        return float(compiled(x, y).item())
+
+    return step
+
+
 @zili.no_grad()
 def evaluate(model: GPT, batches: Iterable[tuple[np.ndarray, np.ndarray]],
              device: Any) -> tuple[float, int]:
@@ -124,6 +156,7 @@ class Run:
     device: Any
     step: int = 0
     metrics: dict[str, Any] | None = None
+    jit: bool = False  # run the training step as a zili.jit-compiled plan
 
     def checkpoint(self) -> dict[str, Any]:
         """The run's state as a nested dict for ``zili.save``."""
@@ -234,11 +267,12 @@ def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] 
     started = time.perf_counter()
     timed_from, timed_steps = None, 0
     requested = s.steps
+    stepper = make_train_step(run.model, run.optimizer, s.grad_clip, run.jit)
     try:
         while run.step < s.steps:
             x, y = run.loader.next_batch()
             xt, yt = batch_tensors(x, y, run.device)
-            loss = train_step(run.model, run.optimizer, xt, yt, lr_at(run.step, s), s.grad_clip)
+            loss = stepper(xt, yt, lr_at(run.step, s))
             run.step += 1
             losses.append(loss)
             if not math.isfinite(loss):
