@@ -2,9 +2,12 @@
 
 Same model (the `zili demo` GPT), same batch, same step (forward, backward, gradient
 clipping, AdamW with decay on matrices), measured in one process run after warm-up
-steps. PyTorch uses as many threads as there are cores. Usage:
+steps. PyTorch uses as many threads as there are cores. A device name ending in ``+jit``
+runs the step as a ``zili.jit``-compiled plan (its warm-up must cover the eager first call
+and the tracing second call). The default prints numpy eager, cpu eager, cpu jit and
+PyTorch. Usage:
 
-    .venv/bin/python bench/train_gpt.py [--steps 5] [--warmup 2] [--devices numpy,cpu]
+    .venv/bin/python bench/train_gpt.py [--steps 5] [--warmup 2] [--devices numpy,cpu,cpu+jit]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import zili  # noqa: E402
-from zili.cli.train import TrainSettings, batch_tensors, make_optimizer, train_step  # noqa: E402
+from zili.cli.train import TrainSettings, batch_tensors, make_optimizer, make_train_step  # noqa: E402,E501
 from zili.models.gpt import GPT, GPTConfig  # noqa: E402
 
 
@@ -52,26 +56,25 @@ def batches(config: GPTConfig, batch: int, count: int, seed: int = 0) -> list:
             for _ in range(count)]
 
 
-def time_zili(device: str, config: GPTConfig, data: list, warmup: int,
-              settings: TrainSettings) -> float:
-    """Seconds per measured step of zili on ``device``."""
+def zili_steps(device: str, config: GPTConfig, data: list,
+               settings: TrainSettings) -> Iterator[float]:
+    """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit)."""
+    device, _, mode = device.partition("+")
     zili.manual_seed(0)
     model = GPT(config).to(device)
     optimizer = make_optimizer(model, settings)
+    step = make_train_step(model, optimizer, settings.grad_clip, use_jit=mode == "jit")
     dev = zili.get_device(device)
-    times = []
-    for i, (x, y) in enumerate(data):
+    for x, y in data:
         xt, yt = batch_tensors(x, y, dev)
         start = time.perf_counter()
-        train_step(model, optimizer, xt, yt, settings.lr, settings.grad_clip)
+        step(xt, yt, settings.lr)
         dev.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        yield time.perf_counter() - start
 
 
-def time_torch(config: GPTConfig, data: list, warmup: int, settings: TrainSettings) -> float:
-    """Seconds per measured step of PyTorch on the CPU."""
+def torch_steps(config: GPTConfig, data: list, settings: TrainSettings) -> Iterator[float]:
+    """Seconds of each step of PyTorch on the CPU."""
     import torch
     from torch_gpt import TorchGPT, torch_optimizer
 
@@ -81,8 +84,7 @@ def time_torch(config: GPTConfig, data: list, warmup: int, settings: TrainSettin
                      config.n_embd)
     optimizer = torch_optimizer(model, settings.lr, settings.weight_decay,
                                 (settings.beta1, settings.beta2))
-    times = []
-    for i, (x, y) in enumerate(data):
+    for x, y in data:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         start = time.perf_counter()
         _, loss = model(xt, yt)
@@ -91,20 +93,20 @@ def time_torch(config: GPTConfig, data: list, warmup: int, settings: TrainSettin
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         loss.item()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        yield time.perf_counter() - start
 
 
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5, help="measured steps")
-    parser.add_argument("--warmup", type=int, default=2, help="steps run before timing")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="steps run before timing (jit: call 1 eager, call 2 traces)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--vocab", type=int, default=3600,
                         help="vocabulary size (the demo's character vocabulary is ~3,600)")
-    parser.add_argument("--devices", default="numpy", help="zili devices, comma-separated")
+    parser.add_argument("--devices", default="numpy,cpu,cpu+jit",
+                        help="zili devices, comma-separated; +jit compiles the step")
     args = parser.parse_args()
     config = GPTConfig(vocab_size=args.vocab, block_size=128, n_layer=4, n_head=4, n_embd=192)
     settings = TrainSettings()
@@ -117,11 +119,21 @@ def main() -> None:
     print(f"model: GPT {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, "
           f"context {config.block_size}, vocabulary {config.vocab_size}; batch "
           f"{args.batch_size} x {config.block_size} = {tokens} tokens; AdamW step; "
-          f"{args.warmup} warm-up steps excluded, median of {args.steps}")
-    torch_s = time_torch(config, data, args.warmup, settings)
-    rows = [("PyTorch (CPU)", f"cpu x{torch.get_num_threads()}", torch_s)]
-    for device in args.devices.split(","):
-        rows.append(("zili", device, time_zili(device, config, data, args.warmup, settings)))
+          f"{args.warmup} warm-up steps excluded, median of {args.steps}; the frameworks "
+          f"take turns step by step, so load changes on a shared machine hit all of them")
+    devices = args.devices.split(",")
+    runners = [torch_steps(config, data, settings)] + \
+        [zili_steps(d, config, data, settings) for d in devices]
+    times: list[list[float]] = [[] for _ in runners]
+    for i in range(len(data)):
+        for runner, record in zip(runners, times):
+            seconds = next(runner)
+            if i >= args.warmup:
+                record.append(seconds)
+    medians = [float(np.median(t)) for t in times]
+    torch_s = medians[0]
+    rows = [("PyTorch (CPU)", f"cpu x{torch.get_num_threads()}", torch_s)] + \
+        [("zili", d, m) for d, m in zip(devices, medians[1:])]
     print(f"\n{'framework':<14} {'device':<10} {'s/step':>8} {'tokens/s':>10} "
           f"{'vs PyTorch':>10}")
     for name, device, seconds in rows:
