@@ -87,6 +87,11 @@ def test_train_and_eval_on_a_data_build(tmp_path: Path,
     loss = float(report.split("validation loss")[1].split()[0])
     bits = float(report.split("bits per character")[1].split()[0])
     assert 0 < loss < 2 * np.log(600) and bits > 0
+    # The tokenizer travels inside the checkpoint: generation works with the build gone.
+    build.rename(tmp_path / "moved")
+    assert main(["generate", "--checkpoint", str(out / "ckpt.safetensors"), "--prompt", "很好",
+                 "--max-new-tokens", "5", "--device", "numpy"]) == 0
+    assert capsys.readouterr().out.strip().startswith("[很好] 很好")
 
 
 def test_demo_corpus_markup_vocab_and_baseline() -> None:

@@ -69,9 +69,13 @@ def shard_source(directory: str | Path, context: int, batch_size: int,
 
     text = (f"shards in {directory}: {loader.num_tokens:,} train tokens, vocabulary "
             f"{tokenizer.vocab_size:,}")
-    return DataSource(loader, val_batches, tokenizer,
-                      {"kind": "directory", "path": str(Path(directory).resolve())},
-                      tokenizer.vocab_size, text)
+    # The tokenizer file travels inside the checkpoint, so `zili generate` still works when
+    # the build folder has been moved or deleted.
+    from zili.text.tokenizer import BPE_FILE, CHAR_FILE
+    name = BPE_FILE if (Path(directory) / BPE_FILE).is_file() else CHAR_FILE
+    record = {"kind": "embedded", "file": name, "path": str(Path(directory).resolve()),
+              "text": (Path(directory) / name).read_text(encoding="utf-8")}
+    return DataSource(loader, val_batches, tokenizer, record, tokenizer.vocab_size, text)
 
 
 def tokenizer_from_record(record: dict[str, Any]) -> Any:
@@ -87,5 +91,13 @@ def tokenizer_from_record(record: dict[str, Any]) -> Any:
     if kind == "directory":
         from zili.text.tokenizer import load_tokenizer
         return load_tokenizer(record["path"])
-    raise ValueError(f"checkpoint has an unknown tokenizer record {kind!r} (expected 'char' "
-                     "or 'directory')")
+    if kind == "embedded":
+        import tempfile
+
+        from zili.text.tokenizer import load_tokenizer
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / Path(record["file"]).name).write_text(record["text"],
+                                                                  encoding="utf-8")
+            return load_tokenizer(folder)
+    raise ValueError(f"checkpoint has an unknown tokenizer record {kind!r} (expected 'char', "
+                     "'directory' or 'embedded')")
