@@ -205,3 +205,20 @@ def test_one_hot(device):
                                   TF.one_hot(torch.tensor(idx)).numpy())
     with pytest.raises(ValueError, match="class values"):
         F.one_hot(zt(idx, device), 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["gelu_tanh", "silu", "sigmoid", "tanh"])
+def test_activations_at_extreme_inputs(device, dtype, name):
+    # Very negative inputs overflow a naive exp(-x): values must stay finite and gradients
+    # must be zero, not inf * 0 = NaN, as in PyTorch.
+    x = np.array([-1e4, -500.0, -120.0, -60.0, -11.0, 0.0, 11.0, 60.0, 500.0, 1e4], dtype)
+    fns = {
+        "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                      lambda x: TF.gelu(x, approximate="tanh")),
+        "silu": (F.silu, TF.silu),
+        "sigmoid": (lambda x: x.sigmoid(), torch.sigmoid),
+        "tanh": (lambda x: x.tanh(), torch.tanh),
+    }
+    zfn, tfn = fns[name]
+    compare(zfn, tfn, [x], device, dtype)

@@ -13,6 +13,7 @@ from typing import Any
 
 from zili import dtype as dtypes
 from zili.tensor import Tensor, arange, rand
+from zili.tensor.elementwise import capped_exp2
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -127,8 +128,11 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     if approximate == "none":
         return input * (erf(input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
     if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
-        return input * (inner.tanh() + 1.0) * 0.5
+        # 0.5 * x * (1 + tanh(z)) = x * sigmoid(2z) = x / (1 + 2**(-2z * log2(e))): the same
+        # function as PyTorch's formula in half the primitives.
+        scale = -2.0 * math.sqrt(2.0 / math.pi) / math.log(2.0)
+        exponent = input * (input * input * (0.044715 * scale) + scale)
+        return input / (capped_exp2(exponent) + 1.0)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -202,12 +206,19 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
     if input.ndim == 1:
         out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction)
         return out.reshape(()) if reduction == "none" else out
+    picked, w = _pick_targets(input, target, weight, ignore_index, "nll_loss")
+    return _weighted_loss(-picked * w, w, reduction, "nll_loss")
+
+
+def _pick_targets(input: Tensor, target: Tensor, weight: Tensor | None,  # noqa: A002
+                  ignore_index: int, op: str) -> tuple[Tensor, Tensor]:
+    """input[n, target[n], ...] and each target's weight (0 where ignored)."""
     if target.dtype.is_floating_point:
-        raise TypeError(f"nll_loss: target must hold class indices (int64), got "
+        raise TypeError(f"{op}: target must hold class indices (int64), got "
                         f"{target.dtype.name}")
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
-        raise ValueError(f"nll_loss: target of shape {target.shape} does not match input of "
+        raise ValueError(f"{op}: target of shape {target.shape} does not match input of "
                          f"shape {input.shape}; expected {expected}")
     logp = _classes_last(input)
     target = target.to(dtypes.int64)
@@ -218,10 +229,13 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
         w = valid.where(weight.index_select(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
     else:
         w = valid.to(input.dtype)
-    loss = -picked * w
+    return picked, w
+
+
+def _weighted_loss(loss: Tensor, w: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "mean":
         return loss.sum() / w.sum()
-    return _reduce(loss, reduction, "nll_loss")
+    return _reduce(loss, reduction, op)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
@@ -238,6 +252,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
+    if label_smoothing == 0.0 and not target.dtype.is_floating_point and input.ndim > 1:
+        # Only the targets' log-probabilities are needed: log p[t] = shifted[t] - lse, so
+        # the full log_softmax over the classes is never built (the largest tensor of a
+        # language model's step).
+        shifted = input - input.detach().amax(class_dim, keepdim=True)
+        lse = shifted.exp().sum(class_dim, keepdim=True).log().squeeze(class_dim)
+        picked, w = _pick_targets(shifted, target, weight, ignore_index, "cross_entropy")
+        return _weighted_loss((lse - picked) * w, w, reduction, "cross_entropy")
     logp = input.log_softmax(class_dim)
     classes = input.shape[class_dim]
     if target.dtype.is_floating_point:  # class probabilities

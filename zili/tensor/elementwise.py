@@ -241,8 +241,9 @@ class ElementwiseOps:
         return (self > 0).where(self, 0)
 
     def sigmoid(self: Tensor) -> Tensor:
-        """1 / (1 + exp(-self))."""
-        return (1 + (-self).exp()).reciprocal()
+        """1 / (1 + exp(-self)); the exponent is capped at 2**126 so that very negative
+        inputs give 0 with a zero gradient instead of inf * 0 = NaN."""
+        return (1 + capped_exp2(self * -LOG2_E)).reciprocal()
 
     def tanh(self: Tensor) -> Tensor:
         """Hyperbolic tangent, as 2 * sigmoid(2x) - 1."""
@@ -301,6 +302,12 @@ class ElementwiseOps:
     def isfinite(self: Tensor) -> Tensor:
         """True where the value is neither NaN nor infinite."""
         return (self.isnan() | self.isinf()).__invert__()
+
+
+def capped_exp2(x: Tensor) -> Tensor:
+    """2**min(x, 126): finite in every float dtype, and the cap's gradient is zero."""
+    x = _float(x)
+    return (x > 126.0).where(126.0, x).exp2()
 
 
 def _signed_power(magnitude: Tensor, base: Tensor, exponent: Tensor) -> Tensor:
