@@ -49,6 +49,9 @@ def add_train_options(p: argparse.ArgumentParser, *, steps: int | None, batch_si
     g.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
     g.add_argument("--device", default=None,
                    help="zili device: numpy, cpu, ... (default: $ZILI_DEVICE or the best one)")
+    g.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the training step as one zili.jit-compiled plan (default: on "
+                        "for the cpu device without dropout)")
     g.add_argument("--out", default=out, help="output folder for the checkpoint (%(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--min-count", type=int, default=10,

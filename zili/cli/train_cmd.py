@@ -79,8 +79,14 @@ def prepare_run(args: argparse.Namespace, log: Any = print) -> tuple[Run, DataSo
                          f"{settings.batch_size}")
     zili.manual_seed(settings.seed)
     model = GPT(config).to(device)
+    use_jit = getattr(args, "jit", None)
+    if use_jit is None:  # compiled replay pays off on code-generating devices
+        use_jit = device.name == "cpu" and config.dropout == 0
+    if use_jit and config.dropout > 0:
+        raise ValueError("--jit: random numbers inside a compiled step are not supported yet; "
+                         "train with --dropout 0 or --no-jit")
     run = Run(model, make_optimizer(model, settings), source.loader, settings, source.record,
-              data, device)
+              data, device, jit=use_jit)
     if resume:
         run.restore(state)
         log(f"resumed {resume} at step {run.step} of {settings.steps}")
@@ -88,7 +94,7 @@ def prepare_run(args: argparse.Namespace, log: Any = print) -> tuple[Run, DataSo
     params = sum(p.numel() for p in model.parameters())
     log(f"GPT: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, context "
         f"{config.block_size}, vocabulary {config.vocab_size:,}: {params / 1e6:.2f}M parameters"
-        f" on device {device.name}")
+        f" on device {device.name}" + (" (step compiled with zili.jit)" if use_jit else ""))
     return run, source
 
 
