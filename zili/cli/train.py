@@ -222,7 +222,7 @@ def _fit_budget(run: Run, bar: Any, budget: float, started: float, timed_from: f
                 timed_steps: int, requested: int, log: Callable[[str], None]) -> None:
     """Lower ``settings.steps`` so that training ends within ``budget`` seconds.
 
-    The step time is measured after 3, 10 and 30 steps (the machine may be busy, and the
+    The step time is measured after 3, 10, 30, 100 and 300 steps (the machine may be busy, and the
     first steps are slower), never above the ``requested`` steps; past 110% of the budget
     training stops at once.
     """
@@ -233,7 +233,7 @@ def _fit_budget(run: Run, bar: Any, budget: float, started: float, timed_from: f
         s.steps = run.step
         bar.total = run.step
         return
-    if timed_steps not in (3, 10, 30):
+    if timed_steps not in (3, 10, 30, 100, 300):
         return
     per_step = (now - timed_from) / timed_steps
     fitted = min(requested, run.step + max(1, int((budget - (now - started)) / per_step)))
@@ -266,6 +266,7 @@ def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] 
                dynamic_ncols=True, file=sys.stderr)
     started = time.perf_counter()
     timed_from, timed_steps = None, 0
+    done, warm_steps = 0, 2 if run.jit else 1
     requested = s.steps
     stepper = make_train_step(run.model, run.optimizer, s.grad_clip, run.jit)
     try:
@@ -278,12 +279,15 @@ def fit(run: Run, *, out: Path | None, val_batches: Callable[[], Iterable[Any]] 
             if not math.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss} at step {run.step}; "
                                          "lower --lr or raise --warmup")
-            # The first step pays one-off costs; time the ones after it.
-            if timed_from is None:
+            # The first step pays one-off costs (under jit the second traces and compiles);
+            # time the ones after them.
+            done += 1
+            if done == warm_steps:
                 timed_from = time.perf_counter()
-            else:
+            elif done > warm_steps:
                 timed_steps += 1
-            rate = tokens_per_step * timed_steps / max(time.perf_counter() - timed_from, 1e-9)
+            rate = tokens_per_step * timed_steps / max(time.perf_counter() - timed_from, 1e-9) \
+                if timed_steps else 0.0
             if time_budget is not None:
                 _fit_budget(run, bar, time_budget, started, timed_from, timed_steps,
                             requested, log)
