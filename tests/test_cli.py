@@ -87,6 +87,16 @@ def test_train_and_eval_on_a_data_build(tmp_path: Path,
     loss = float(report.split("validation loss")[1].split()[0])
     bits = float(report.split("bits per character")[1].split()[0])
     assert 0 < loss < 2 * np.log(600) and bits > 0
+    # The unigram baseline of a shard build: add-one smoothed train frequencies on val.
+    from zili.data.shards import read_shard
+    train = np.concatenate([read_shard(p) for p in sorted(build.glob("train_*.bin"))])
+    val = np.concatenate([read_shard(p) for p in sorted(build.glob("val_*.bin"))])
+    from zili.text.tokenizer import load_tokenizer
+    vocab = load_tokenizer(build).vocab_size
+    counts = np.bincount(train.astype(np.int64), minlength=vocab) + 1.0
+    printed = float(report.split("unigram baseline")[1].split()[0])
+    expected = -np.log(counts / counts.sum())[val.astype(np.int64)].mean()
+    assert printed == pytest.approx(expected, rel=1e-3)
     # The tokenizer travels inside the checkpoint: generation works with the build gone.
     build.rename(tmp_path / "moved")
     assert main(["generate", "--checkpoint", str(out / "ckpt.safetensors"), "--prompt", "很好",

@@ -75,7 +75,16 @@ def shard_source(directory: str | Path, context: int, batch_size: int,
     name = BPE_FILE if (Path(directory) / BPE_FILE).is_file() else CHAR_FILE
     record = {"kind": "embedded", "file": name, "path": str(Path(directory).resolve()),
               "text": (Path(directory) / name).read_text(encoding="utf-8")}
-    return DataSource(loader, val_batches, tokenizer, record, tokenizer.vocab_size, text)
+    from zili.cli.corpus import unigram_baseline
+    from zili.data.loader import shard_paths
+    from zili.data.shards import read_shard
+
+    def tokens(split: str) -> np.ndarray:
+        return np.concatenate([np.asarray(read_shard(p), np.int64)
+                               for p in shard_paths(directory, split)])
+    unigram = unigram_baseline(tokens("train"), tokens("val"), tokenizer.vocab_size)
+    return DataSource(loader, val_batches, tokenizer, record, tokenizer.vocab_size, text,
+                      unigram)
 
 
 def tokenizer_from_record(record: dict[str, Any]) -> Any:
