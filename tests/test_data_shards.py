@@ -97,7 +97,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     def boom(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr("zili.data.shards.os.fsync", boom)
+    monkeypatch.setattr("zili.files.os.fsync", boom)
     with pytest.raises(OSError, match="disk full"):
         write_shard(p, np.array([1, 2]))
     monkeypatch.undo()

@@ -19,12 +19,12 @@ names the file and what is wrong.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from zili.files import atomic_write
 
 MAGIC = b"ZILITOK\0"
 VERSION = 1
@@ -66,25 +66,7 @@ def write_shard(path: str | Path, ids: np.ndarray, dtype: np.dtype | str | None 
     payload = arr.astype(_DTYPES[_CODES[dt]], copy=False).tobytes()
     header = _HEADER.pack(MAGIC, VERSION, _CODES[dt], arr.size,
                           hashlib.sha256(payload).digest())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # never leave a half-written temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # the rename itself is durable only once the folder entry is on disk
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    atomic_write(path, [header, payload])
 
 
 def read_header(path: str | Path) -> tuple[np.dtype, int, bytes]:

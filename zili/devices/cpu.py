@@ -25,6 +25,7 @@ import numpy as np
 from zili.devices.device import Device
 from zili.devices.numpy import read
 from zili.dtype import DType
+from zili.files import atomic_write
 from zili.ops.view import View
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
@@ -107,7 +108,7 @@ class CPUDevice(Device):
         lib = directory / f"{name}_{key}.so"
         if not lib.exists():
             src = directory / f"{name}_{key}.c"
-            _atomic_write(src, source.encode())
+            atomic_write(src, source.encode())
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
             os.close(fd)
             cmd = [*(self.cc or "cc").split(), *FLAGS, "-o", tmp, str(src), "-lm"]
@@ -203,10 +204,3 @@ def _parallel(fn: Any, parts: list, flops: int) -> None:
         future.result()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from zili import dtype as dtypes
+from zili.files import atomic_write
 from zili.io import safetensors_format as fmt
 from zili.tensor import Tensor, tensor
 
@@ -88,34 +88,7 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, Any] | None =
     entries.pop("__metadata__")
     meta["zili.sha256"] = _digest(entries, meta, chunks)
     header, chunks = fmt.encode(tensors, meta)
-    _atomic_write(os.fspath(path), [header, *chunks])
-
-
-def _atomic_write(path: str, pieces: list[bytes]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for piece in pieces:
-                f.write(piece)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, [header, *chunks])
 
 
 def _decode(node: Any, tensors: Mapping[str, Tensor], path: str) -> Any:

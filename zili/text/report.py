@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zili.files import atomic_write
 
 MANIFEST_VERSION = 1
 LENGTH_EDGES = [0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000]
@@ -55,19 +55,6 @@ def _thresholds(cfg: dict[str, Any]) -> dict[str, str]:
         "digit_ratio": f"digit share <= {f['max_digit_ratio']}",
         "blocklist": f"{len(f['blocklist'])} keywords",
     }
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_manifest(cfg: dict[str, Any], stats: dict[str, Any], skipped: list[str],
@@ -193,7 +180,7 @@ def plot_report(m: dict[str, Any], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    _atomic(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 def write_outputs(out: Path, cfg: dict[str, Any], stats: dict[str, Any],
@@ -201,9 +188,9 @@ def write_outputs(out: Path, cfg: dict[str, Any], stats: dict[str, Any],
                   splits: dict[str, Any]) -> dict[str, Any]:
     """Write manifest.json, report.md and report.png into ``out``; return the manifest."""
     m = make_manifest(cfg, stats, skipped, tok, tok_file, splits, out)
-    _atomic(out / "manifest.json",
+    atomic_write(out / "manifest.json",
             json.dumps(m, ensure_ascii=False, indent=1).encode("utf-8"))
-    _atomic(out / "report.md", render_report(m).encode("utf-8"))
+    atomic_write(out / "report.md", render_report(m).encode("utf-8"))
     plot_report(m, out / "report.png")
     return m
 

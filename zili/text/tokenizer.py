@@ -9,12 +9,12 @@ is stored as vocab.json: ``{"kind": "char", "tokens": [...]}`` (token i has id i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
+
+from zili.files import atomic_write_text
 
 EOS = "<|endoftext|>"
 UNK = "<unk>"
@@ -42,19 +42,6 @@ class Tokenizer(Protocol):
     def decode(self, ids: list[int]) -> str: ...
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]: ...
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class BPETokenizer:
@@ -95,7 +82,7 @@ class BPETokenizer:
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/tokenizer.json`` atomically and return its path."""
         path = Path(directory) / BPE_FILE
-        _atomic_write_text(path, self._tok.to_str())
+        atomic_write_text(path, self._tok.to_str())
         return path
 
     def encode(self, text: str) -> list[int]:
@@ -160,7 +147,7 @@ class CharTokenizer:
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/vocab.json`` atomically and return its path."""
         path = Path(directory) / CHAR_FILE
-        _atomic_write_text(path, json.dumps({"kind": "char", "tokens": self.tokens},
+        atomic_write_text(path, json.dumps({"kind": "char", "tokens": self.tokens},
                                             ensure_ascii=False))
         return path
 
