@@ -14,3 +14,14 @@ def test_primitive_table_matches_ops():
     listed = re.findall(r"^\| `([a-z_0-9]+)` \|", table, flags=re.M)
     assert sorted(listed) == sorted(op.value for op in PRIMITIVES)
     assert len(listed) == len(set(listed))
+
+
+def test_line_counts_are_current():
+    text = DOC.read_text(encoding="utf-8")
+    root = DOC.parent.parent
+    claims = re.findall(r"`(zili/[\w/]+\.py)` (\d+)", text)
+    assert len(claims) >= 5
+    for path, count in claims:
+        lines = len((root / path).read_text(encoding="utf-8").splitlines())
+        assert lines == int(count), f"docs/architecture.md says {path} has {count} lines, " \
+                                    f"it has {lines}"
