@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zili.dtype import DType
+from zili.graph import postorder
 from zili.ops import Op
 from zili.ops.view import View, contiguous_strides
 
@@ -103,20 +104,7 @@ class Kernel:
 
 def walk(root: UOp) -> list[UOp]:
     """Every node under ``root`` once, sources before users."""
-    order: list[UOp] = []
-    seen: set[int] = set()
-    stack: list[tuple[UOp, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((s, False) for s in node.src)
-    return order
+    return postorder([root], lambda node: node.src)
 
 
 def collapse_axes(kernel: Kernel) -> Kernel:

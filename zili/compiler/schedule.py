@@ -22,6 +22,7 @@ from typing import Any
 
 from zili.compiler.ir import Kernel, collapse_axes
 from zili.compiler.lower import CannotFuse, GroupLowering, Node, axis_map, scatter_add_kernel
+from zili.graph import postorder
 from zili.ops import ELEMENTWISE, Op
 
 CHEAP = 4
@@ -32,20 +33,7 @@ SEARCH = 6  # how many of the newest kernels a node may join
 
 def toposort(roots: list[Node]) -> list[Node]:
     """Every node behind ``roots``, sources first."""
-    order: list[Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((s, False) for s, _, _ in node.srcs)
-    return order
+    return postorder(roots, lambda node: [s for s, _, _ in node.srcs])
 
 
 def _cost(node: Node, realized: set[int], limit: int) -> int:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from zili.graph import postorder
+
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
 
@@ -100,20 +102,8 @@ def run_backward(root: Tensor, gradient: Tensor, retain_graph: bool = False) -> 
     if root._ctx is None and not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph; "
                            "set requires_grad=True on the inputs you want gradients for")
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if node._ctx is not None:
-            stack.extend((p, False) for p in node._ctx.parents if p.requires_grad)
+    order = postorder([root], lambda node: [] if node._ctx is None else
+                      [p for p in node._ctx.parents if p.requires_grad])
     grads: dict[int, Tensor] = {id(root): gradient}
     with set_grad_enabled(False):
         for node in reversed(order):
