@@ -76,18 +76,23 @@ def batch_tensors(x: np.ndarray, y: np.ndarray, device: Any) -> tuple[Any, Any]:
             zili.tensor(np.ascontiguousarray(y, dtype=np.int64), device=device))
 
 
-def train_step(model: GPT, optimizer: Any, x: Any, y: Any, lr: float,
-               grad_clip: float) -> float:
-    """One optimisation step on the batch (x, y); returns the loss before the update."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+def _update(model: GPT, optimizer: Any, x: Any, y: Any, grad_clip: float) -> Any:
+    """Forward, backward, clipping and the optimizer step; the loss before the update."""
     _, loss = model(x, y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
         zili.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return float(loss.item())
+    return loss.detach()
+
+
+def train_step(model: GPT, optimizer: Any, x: Any, y: Any, lr: float,
+               grad_clip: float) -> float:
+    """One optimisation step on the batch (x, y); returns the loss before the update."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return float(_update(model, optimizer, x, y, grad_clip).item())
 
 
 def make_train_step(model: GPT, optimizer: Any, grad_clip: float,
@@ -106,13 +111,7 @@ def make_train_step(model: GPT, optimizer: Any, grad_clip: float,
 
     @zili.jit
     def compiled(x: Any, y: Any) -> Any:
-        _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            zili.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        return loss.detach()
+        return _update(model, optimizer, x, y, grad_clip)
 
     def step(x: Any, y: Any, lr: float) -> float:
         for group in optimizer.param_groups:
