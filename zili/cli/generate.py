@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import zili
-from zili.cli.sources import tokenizer_from_record
 from zili.cli.train import load_checkpoint, model_from_checkpoint
+from zili.data.sources import tokenizer_from_record
 from zili.models.gpt import GPT
 
 

