@@ -64,12 +64,15 @@ class UOp:
 @dataclass
 class Stage:
     """One step of a row: ``reduce`` (op SUM/AMAX into an accumulator), ``row`` or ``full``
-    (store ``value`` into buffer ``out``)."""
+    (store ``value`` into buffer ``out``). ``view`` (``full`` stages only) stores through a
+    View over the iteration shape instead of contiguously: an in-place write into an
+    existing buffer (strided, offset; never masked)."""
 
     kind: str
     value: UOp
     out: int = -1
     op: Op | None = None
+    view: View | None = None
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Kernel:
 
     def store_view(self, stage: Stage) -> View:
         """The View a store writes through, over the iteration shape."""
+        if stage.view is not None:
+            return stage.view
         if stage.kind == "full":
             return View(self.shape)
         row = tuple(1 if d in self.reduce_axes else s for d, s in enumerate(self.shape))
@@ -160,7 +165,8 @@ def collapse_axes(kernel: Kernel) -> Kernel:
                                          tuple(rebuild(s) for s in node.src), arg)
         return found
 
-    stages = [Stage(s.kind, rebuild(s.value), s.out, s.op) for s in kernel.stages]
+    stages = [Stage(s.kind, rebuild(s.value), s.out, s.op,
+                    None if s.view is None else remap(s.view)) for s in kernel.stages]
     return Kernel(kernel.name, new_shape, new_reduce, kernel.buffers, stages, kernel.outputs,
                   kernel.special, kernel.special_arg, kernel.random_params)
 

@@ -210,3 +210,18 @@ def scatter_add_kernel(name: str, node: Node) -> tuple[Kernel, list[Node]]:
                     [Stage("full", idx, out), Stage("full", src, out)], [out],
                     special="scatter_add", special_arg=(node.arg, node.shape))
     return kernel, lowering.buffers
+
+
+def assign_kernel(name: str, view: View, dtype: DType, value_view: View,
+                  value_dtype: DType) -> Kernel:
+    """An in-place write: buffer 0 (the destination) takes, at the positions ``view``
+    addresses, the elements of buffer 1 read through ``value_view`` (both over ``view``'s
+    shape). The store goes through ``view`` (strides, offset), so nothing else in buffer 0
+    changes; the caller has checked the view is unmasked and writes no element twice."""
+    destination = Node(None, (max(view.numel, 1),), dtype, buffer=True)
+    source = Node(None, value_view.shape, value_dtype, buffer=True)
+    lowering = GroupLowering(view.shape, (), lambda n: True)
+    out = lowering._buf(destination)
+    value = lowering.read(source, value_view, lowering.identity)
+    return Kernel(name, view.shape, (), [b.dtype for b in lowering.buffers],
+                  [Stage("full", value, out, view=view)], [out])

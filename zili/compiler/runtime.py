@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from zili.compiler.ir import Kernel, collapse_axes
-from zili.compiler.lower import GroupLowering, Node, scatter_add_kernel
+from zili.compiler.lower import GroupLowering, Node, assign_kernel, scatter_add_kernel
+from zili.devices.device import check_assign
 from zili.dtype import DType
 from zili.ops import Op
 from zili.ops.view import View
@@ -137,6 +138,35 @@ class CompiledExecution:
             raise IndexError(f"{op.value}: an index is out of range for axis {arg} "
                              f"(shape {shape}, index shape {inputs[-1][1].shape})")
         return out
+
+    def assign(self, buffer: Any, view: View, dtype: DType, value: Any) -> None:
+        """Write ``value`` into ``buffer`` through ``view`` with a compiled store kernel; see
+        :meth:`zili.devices.Device.assign`.
+
+        Raises:
+            ValueError: from :func:`~zili.devices.device.check_assign`.
+        """
+        check_assign(len(buffer), view, dtype, value)
+        source, value_view, value_dtype = value
+        if view.numel == 0:
+            return
+        if source is buffer:  # kernel arguments are restrict: read the value out first
+            source = self.execute(Op.COPY, view.shape, dtype, [value])
+            value_view = View(view.shape)
+        key = ("assign", view.key(), dtype, value_view.key())
+        try:
+            launchable = self._eager[key][0]
+        except AttributeError:
+            self._eager = {}
+            launchable = None
+        except KeyError:
+            launchable = None
+        if launchable is None:
+            kernel = collapse_axes(assign_kernel("e_assign", view, dtype, value_view,
+                                                 value_dtype))
+            launchable = Launchable(self, kernel, dynamic=True)
+            self._eager[key] = (launchable, [], 0)
+        launchable.run([buffer, source])
 
     def _prepare(self, op: Op, shape: tuple[int, ...], dtype: DType, inputs: list,
                  arg: Any) -> tuple[Launchable | None, list[int], int]:

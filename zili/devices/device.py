@@ -46,11 +46,48 @@ class Device:
         """
         raise NotImplementedError
 
+    def assign(self, buffer: Any, view: View, dtype: DType, value: Operand) -> None:
+        """Write ``value``'s elements into the existing ``buffer`` at the positions ``view``
+        addresses (strides, offset), in place: every tensor sharing ``buffer`` sees them.
+
+        This is how in-place operations (``add_``, ``x[i] = v``, ``copy_``) reach memory.
+        ``value`` is an operand of ``view``'s shape and of ``dtype`` read through its own
+        view; it may be a view of ``buffer`` itself (the device reads all of it before
+        writing). Call :func:`check_assign` first; a device may assume it passed.
+        """
+        raise NotImplementedError
+
     def synchronize(self) -> None:
         """Wait until all queued work on the device has finished (a no-op on the host)."""
 
     def __repr__(self) -> str:
         return f"device(type={self.name!r})"
+
+
+def check_assign(buffer_len: int, view: View, dtype: DType, value: Operand) -> None:
+    """Validate a write of ``value`` through ``view`` into a buffer of ``buffer_len`` elements.
+
+    Raises:
+        ValueError: if the view is masked (padding has no memory to write), writes one
+            element twice (a stride-0, expanded axis), reaches outside the buffer, or the
+            value's shape or dtype differ from the view's.
+    """
+    _, value_view, value_dtype = value
+    if view.mask is not None:
+        raise ValueError(f"assign: cannot write through a padded (masked) view {view}; "
+                         "write into the tensor it was padded from instead")
+    if any(size > 1 and stride == 0 for size, stride in zip(view.shape, view.strides)):
+        raise ValueError("assign: unsupported operation: more than one element of the "
+                         f"written-to tensor refers to a single memory location (view {view});"
+                         " clone() the tensor before writing to it")
+    if value_view.shape != view.shape or value_dtype is not dtype:
+        raise ValueError(f"assign: value of shape {value_view.shape} and dtype "
+                         f"{value_dtype.name} does not match the destination's shape "
+                         f"{view.shape} and dtype {dtype.name}; expand and cast it first")
+    low, high = view.buffer_span()
+    if view.numel and (low < 0 or high > buffer_len):
+        raise ValueError(f"assign: view {view} reaches outside a buffer of {buffer_len} "
+                         "elements")
 
 
 _FACTORIES: dict[str, Callable[[], Device]] = {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zili.devices.device import Device, Operand
+from zili.devices.device import Device, Operand, check_assign
 from zili.dtype import DType
 from zili.ops import Op
 from zili.ops.view import View
@@ -20,7 +20,11 @@ _HALF = ("float16", "bfloat16")
 
 
 def read(buffer: np.ndarray, view: View) -> np.ndarray:
-    """The elements ``view`` shows of the flat array ``buffer``, as a (possibly strided) array."""
+    """The elements ``view`` shows of the flat array ``buffer``, as a (possibly strided) array.
+
+    For a view without a mask the result shares memory with ``buffer`` (writing to it writes
+    the buffer); a masked view is materialised.
+    """
     if view.contiguous:
         return buffer[view.offset:view.offset + view.numel].reshape(view.shape)
     if view.mask is not None:
@@ -81,6 +85,14 @@ class NumpyDevice(Device):
     def to_numpy(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """Copy the elements ``view`` shows into a new C-contiguous array."""
         return np.array(read(buffer, view), copy=True, order="C")
+
+    def assign(self, buffer: np.ndarray, view: View, dtype: DType, value: Operand) -> None:
+        """Write ``value`` into ``buffer`` through ``view`` by strided NumPy assignment
+        (NumPy copies first when source and destination overlap); see :meth:`Device.assign`.
+        """
+        check_assign(len(buffer), view, dtype, value)
+        if view.numel:
+            read(buffer, view)[...] = read(value[0], value[1])
 
     def execute(self, op: Op, shape: tuple[int, ...], dtype: DType, inputs: list[Operand],
                 arg: Any = None) -> np.ndarray:
