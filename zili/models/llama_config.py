@@ -95,6 +95,8 @@ class LlamaConfig:
                              f"LLaMA/Qwen2 family zili runs ({', '.join(ARCHITECTURES)})")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         values = {k: raw.pop(k) for k in list(raw) if k in known}
+        if model_type == "qwen2":
+            values.setdefault("attention_bias", True)  # Qwen2 always has q/k/v biases
         if "dtype" in raw and values.get("torch_dtype") is None:
             values["torch_dtype"] = raw["dtype"]
         # Newer files nest rope_theta and the scaling into rope_parameters; older ones use
