@@ -16,6 +16,7 @@ import numpy as np
 from zili import dtype as dtypes
 from zili.compiler import capture
 from zili.devices import Device, get_device
+from zili.devices.numpy import read as host_read
 from zili.dtype import DType
 from zili.ops import Op, elementwise_result
 from zili.ops.view import View
@@ -203,6 +204,28 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
         return self.device.to_numpy(self.buffer, self._view, self.dtype)
+
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+                   copy: bool | None = None) -> Any:
+        """A DLPack capsule over this tensor's host memory, shared, not copied
+        (``numpy.from_dlpack(t)``, ``torch.from_dlpack(t)``); zili.io.dlpack has the rest.
+
+        Raises:
+            BufferError: the tensor requires grad (detach first) or its device's memory is
+                not host memory (move it with ``.to("cpu")``).
+        """
+        if self.requires_grad:
+            raise BufferError("__dlpack__: the tensor requires grad; export tensor.detach()")
+        if not isinstance(self.buffer, np.ndarray):
+            raise BufferError(f"__dlpack__: device {self.device.name!r} does not keep host "
+                              "memory; move the tensor with .to('cpu') first")
+        kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
+                                    ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        return host_read(self.buffer, self._view).__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(kDLCPU, 0): zili's DLPack exports are host memory."""
+        return (1, 0)
 
     def item(self) -> Scalar:
         """The value of a one-element tensor as a Python number.
