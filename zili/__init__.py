@@ -20,6 +20,7 @@ from zili.dtype import (
 from zili.dtype import bool_ as bool  # noqa: A001, A004 (PyTorch's name: zili.bool)
 from zili.tensor import *  # noqa: F403
 from zili.tensor import __all__ as _tensor_all
+from zili.tensor.autocast import autocast, get_autocast_dtype, is_autocast_enabled
 
 float = float32  # noqa: A001
 double = float64
@@ -39,7 +40,8 @@ def __getattr__(name: str) -> object:
     # nn, optim and io sit above the tensor layer; import them on first use so that
     # `import zili` stays light and the layers keep importing downward only.
     import importlib
-    if name in ("nn", "optim", "io", "models", "cli", "text", "data"):
+    if name in ("nn", "optim", "io", "models", "cli", "text", "data",
+                "amp"):
         return importlib.import_module(f"zili.{name}")
     if name == "jit":
         from zili.compiler.jit import jit
@@ -49,6 +51,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'zili' has no attribute {name!r}")
 
 
-__all__ = [*_tensor_all, "DType", "available_devices", "bfloat16", "bool", "device", "double",
-           "float", "float16", "float32", "float64", "get_device", "half", "int", "int32",
-           "int64", "long", "promote_types", "set_default_device", "uint8"]
+__all__ = [*_tensor_all, "DType", "autocast", "available_devices", "bfloat16", "bool", "device",
+           "double", "float", "float16", "float32", "float64", "get_autocast_dtype",
+           "get_device", "half", "int", "int32", "int64", "is_autocast_enabled", "long",
+           "promote_types", "set_default_device", "uint8"]

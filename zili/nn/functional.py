@@ -13,6 +13,7 @@ from typing import Any
 
 from zili import dtype as dtypes
 from zili.tensor import Tensor, arange, rand
+from zili.tensor.autocast import full_precision, lower_precision
 from zili.tensor.elementwise import capped_exp2
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -29,6 +30,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input of shape {input.shape} does not fit weight of shape "
                          f"{weight.shape}; input's last axis must be {weight.shape[-1]}")
+    input, weight, bias = lower_precision(input, weight, bias)  # noqa: A001 (autocast: low precision)
     out = input.matmul(weight.T)
     return out + bias if bias is not None else out
 
@@ -71,6 +73,7 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],  # noqa: A0
         ValueError: if ``normalized_shape`` is not the input's trailing shape.
     """
     axes = _norm_axes(input, normalized_shape, "layer_norm")
+    input, weight, bias = full_precision(input, weight, bias)  # noqa: A001 (autocast: float32)
     centered = input - input.mean(axes, keepdim=True)
     variance = (centered * centered).mean(axes, keepdim=True)
     out = centered * (variance + eps).rsqrt()
@@ -88,6 +91,7 @@ def rms_norm(input: Tensor, normalized_shape: int | Sequence[int],  # noqa: A002
         ValueError: if ``normalized_shape`` is not the input's trailing shape.
     """
     axes = _norm_axes(input, normalized_shape, "rms_norm")
+    input, weight = full_precision(input, weight)  # noqa: A001 (autocast: float32)
     if eps is None:
         eps = _machine_eps(input.dtype)
     out = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt()
@@ -158,6 +162,7 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
+    (input,) = full_precision(input)  # noqa: A001 (autocast: float32)
     scaled = input * beta
     soft = ((-scaled.abs()).exp() + 1.0).log() * (1.0 / beta) + input.relu()
     return (scaled > threshold).where(input, soft)
@@ -203,6 +208,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
     Raises:
         ValueError: for mismatched shapes or an unknown reduction.
     """
+    input, weight = full_precision(input, weight)  # noqa: A001 (autocast: float32)
     if input.ndim == 1:
         out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction)
         return out.reshape(()) if reduction == "none" else out
@@ -251,6 +257,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
+    input, target, weight = full_precision(input, target, weight)  # noqa: A001 (autocast: float32)
     class_dim = 0 if input.ndim == 1 else 1
     if label_smoothing == 0.0 and not target.dtype.is_floating_point and input.ndim > 1:
         # Only the targets' log-probabilities are needed: log p[t] = shifted[t] - lse, so
@@ -305,18 +312,21 @@ def _class_weight_shape(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean (or sum, or elementwise) squared difference."""
+    input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean (or sum, or elementwise) absolute difference."""
+    input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
                                      reduction: str = "mean") -> Tensor:
     """-(y log sigmoid(x) + (1-y) log(1 - sigmoid(x))), computed stably from logits."""
+    input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     loss = input.relu() - input * target + ((-input.abs()).exp() + 1.0).log()
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
@@ -353,6 +363,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     Raises:
         ValueError: for mismatched shapes, or both ``attn_mask`` and ``is_causal``.
     """
+    # autocast: the products in float16/bfloat16 (softmax itself stays float32)
+    query, key, value = lower_precision(query, key, value)
+    if attn_mask is not None and attn_mask.dtype.is_floating_point:
+        (attn_mask,) = lower_precision(attn_mask)
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} "
                          f"and value {value.shape} do not fit (q/k last axes and k/v "

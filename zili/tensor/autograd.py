@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from zili.graph import postorder
+from zili.tensor import autocast
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -105,7 +106,7 @@ def run_backward(root: Tensor, gradient: Tensor, retain_graph: bool = False) -> 
     order = postorder([root], lambda node: [] if node._ctx is None else
                       [p for p in node._ctx.parents if p.requires_grad])
     grads: dict[int, Tensor] = {id(root): gradient}
-    with set_grad_enabled(False):
+    with set_grad_enabled(False), autocast.suspended():
         for node in reversed(order):
             grad = grads.pop(id(node), None)
             if grad is None:

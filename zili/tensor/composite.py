@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zili.tensor.autocast import full_precision
 from zili.tensor.autograd import grad_mode
 
 if TYPE_CHECKING:
@@ -21,13 +22,15 @@ class CompositeOps:
 
     def softmax(self: Tensor, dim: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim``, shifted by the maximum for stability."""
-        shifted = self - self.detach().amax(dim, keepdim=True)
+        (x,) = full_precision(self)  # autocast: softmax in float32
+        shifted = x - x.detach().amax(dim, keepdim=True)
         e = shifted.exp()
         return e / e.sum(dim, keepdim=True)
 
     def log_softmax(self: Tensor, dim: int = -1) -> Tensor:
         """log(softmax(x)) along ``dim``, computed stably."""
-        shifted = self - self.detach().amax(dim, keepdim=True)
+        (x,) = full_precision(self)  # autocast: log-softmax in float32
+        shifted = x - x.detach().amax(dim, keepdim=True)
         return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
     # --- in place: the tensor takes the new value (its old buffer is not written) ----------

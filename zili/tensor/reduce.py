@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from zili import dtype as dtypes
 from zili.tensor import functions as F
+from zili.tensor.autocast import full_precision, lower_precision
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -32,7 +33,9 @@ class ReduceOps:
         x = self
         if dtype is not None:
             x = x.to(dtypes.to_dtype(dtype))
-        elif not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
+        elif x.dtype.is_floating_point:
+            (x,) = full_precision(x)  # autocast: sums of float16/bfloat16 in float32
+        elif x.dtype is not dtypes.int64:
             x = x.to(dtypes.int64)
         axes = x._axes(dim)
         if not axes:
@@ -147,7 +150,7 @@ class ReduceOps:
             ValueError: naming both shapes when the inner sizes differ.
         """
         from zili.tensor.tensor import broadcast_shape
-        a, b = self, other
+        a, b = lower_precision(self, other)  # autocast: products in float16/bfloat16
         if a.dtype is not b.dtype:
             common = dtypes.promote_types(a.dtype, b.dtype)
             a, b = a.to(common), b.to(common)
