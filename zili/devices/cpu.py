@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from zili.compiler.gemm import Gemm
 from zili.devices.device import Device
 from zili.devices.numpy import read
 from zili.dtype import DType
@@ -72,6 +73,8 @@ class CPUDevice(Device):
             raise RuntimeError("cpu device: no C compiler found (install gcc or clang, or "
                                "set CC); use device='numpy' instead")
         self._loaded: dict[str, Program] = {}
+        self._gemm: Gemm | None = None
+        self.matmul_library = MATMUL  # "zili" or "blas": float32 products (see matmul)
 
     # --- memory ----------------------------------------------------------------------------
 
@@ -133,7 +136,16 @@ class CPUDevice(Device):
 
     def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View,
                out: np.ndarray, shape: tuple[int, ...]) -> None:
-        """out = a @ b with NumPy's BLAS (half types computed in float32)."""
+        """out = a @ b: float32 with zili's generated SGEMM (``ZILI_CPU_MATMUL=blas`` or
+        ``matmul_library = "blas"`` picks NumPy's BLAS instead), other dtypes with NumPy's
+        BLAS (half types computed in float32)."""
+        if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32:
+            if self._gemm is None:
+                self._gemm = Gemm(self)
+            a, av = (a, av) if av.mask is None else (read(a, av).reshape(-1), View(av.shape))
+            b, bv = (b, bv) if bv.mask is None else (read(b, bv).reshape(-1), View(bv.shape))
+            self._gemm(a, av, b, bv, out, shape)
+            return
         x, y = read(a, av), read(b, bv)
         if out.dtype.itemsize == 2:
             out[:] = np.matmul(x.astype(np.float32), y.astype(np.float32)).reshape(-1)
@@ -159,6 +171,12 @@ class CPUDevice(Device):
             _parallel(lambda r: np.matmul(x[r[0]:r[-1] + 1], y, out=result[r[0]:r[-1] + 1]),
                       [r for r in rows if len(r)], out.size * x.shape[-1])
 
+
+# Which matrix product float32 uses: "zili" (generated SGEMM on the kernels' OpenMP team)
+# or "blas" (NumPy's), for comparisons in bench/ops.py and bench/train_gpt.py.
+MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
+if MATMUL not in ("zili", "blas"):
+    raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
 
 # BLAS runs single-threaded and zili splits products over its own threads: OpenBLAS's
 # spinning thread team and the OpenMP team of the generated kernels fought over the cores

@@ -1,0 +1,179 @@
+"""zili's generated SGEMM (zili.compiler.gemm) against PyTorch: random shapes including odd
+and prime sizes, transposed, strided and broadcast operands, batches, every epilogue; and
+the cpu device's matmul through it, eager and under zili.jit, forward and backward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import zili
+from zili.compiler.gemm import Gemm
+from zili.ops.view import View
+
+
+@pytest.fixture(scope="module")
+def gemm() -> Gemm:
+    try:
+        device = zili.get_device("cpu")
+    except Exception as error:  # no C compiler: the cpu device is absent, nothing to test
+        pytest.skip(f"the cpu device is not available: {error}")
+    return Gemm(device)
+
+
+def _operand(rng: np.random.Generator, rows: int, cols: int, layout: str,
+             batch: tuple[int, ...] = ()) -> tuple[np.ndarray, View, torch.Tensor]:
+    """A (batch..., rows, cols) operand stored as ``layout``: 'n' row-major, 't' transposed
+    (column-major storage), 's' every other column of a wider buffer with an offset."""
+    if layout == "t":
+        data = rng.standard_normal(batch + (cols, rows)).astype(np.float32)
+        strides = tuple(int(s) // 4 for s in data.strides)
+        view = View(batch + (rows, cols), strides[:-2] + (strides[-1], strides[-2]))
+        return data.reshape(-1), view, torch.from_numpy(data).transpose(-1, -2)
+    if layout == "s":
+        data = rng.standard_normal(batch + (rows, 2 * cols + 3)).astype(np.float32)
+        strides = tuple(int(s) // 4 for s in data.strides)
+        view = View(batch + (rows, cols), strides[:-1] + (2,), offset=1)
+        return data.reshape(-1), view, torch.from_numpy(data)[..., 1:2 * cols + 1:2]
+    data = rng.standard_normal(batch + (rows, cols)).astype(np.float32)
+    return data.reshape(-1), View(batch + (rows, cols)), torch.from_numpy(data)
+
+
+def _check(got: np.ndarray, want: torch.Tensor, k: int) -> None:
+    want64 = want.double().numpy()
+    tol = 2e-6 * (k + 1) ** 0.5 * max(1.0, float(np.abs(want64).max()))
+    np.testing.assert_allclose(got.reshape(want64.shape), want64, rtol=1e-4, atol=tol)
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(0, 300),
+       la=st.sampled_from("nts"), lb=st.sampled_from("nts"), seed=st.integers(0, 2**31))
+def test_gemm_matches_torch(gemm: Gemm, m: int, n: int, k: int, la: str, lb: str,
+                            seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, av, ta = _operand(rng, m, k, la)
+    b, bv, tb = _operand(rng, k, n, lb)
+    out = np.full(m * n, np.nan, np.float32)
+    gemm(a, av, b, bv, out, (m, n))
+    _check(out, ta.double() @ tb.double(), k)
+
+
+@pytest.mark.parametrize("m,n,k", [(127, 131, 257), (97, 1031, 17), (1031, 13, 521),
+                                   (6, 16, 256), (193, 4099, 3)])
+def test_gemm_prime_and_blocking_edges(gemm: Gemm, m: int, n: int, k: int) -> None:
+    """Sizes that straddle the microkernel (6 x 16), depth (256) and column (4096) blocks."""
+    rng = np.random.default_rng(m * n + k)
+    a, av, ta = _operand(rng, m, k, "n")
+    b, bv, tb = _operand(rng, k, n, "t")
+    out = np.empty(m * n, np.float32)
+    gemm(a, av, b, bv, out, (m, n))
+    _check(out, ta.double() @ tb.double(), k)
+
+
+@pytest.mark.parametrize("bias_kind", [None, "row", "full"])
+@pytest.mark.parametrize("gelu", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+def test_gemm_epilogues(gemm: Gemm, bias_kind: str | None, gelu: bool, residual: bool) -> None:
+    """out = gelu?(alpha * a @ b + bias) + residual, bias broadcast over rows or full."""
+    rng = np.random.default_rng(7)
+    batch, m, n, k, alpha = (3,), 37, 41, 29, 0.37
+    a, av, ta = _operand(rng, m, k, "s", batch)
+    b, bv, tb = _operand(rng, k, n, "t", batch)
+    want = alpha * (ta.double() @ tb.double())
+    bias = res = None
+    if bias_kind == "row":
+        vec = rng.standard_normal(n).astype(np.float32)
+        bias = (vec, View(batch + (m, n), (0, 0, 1)))
+        want = want + torch.from_numpy(vec).double()
+    elif bias_kind == "full":
+        full = rng.standard_normal(batch + (m, n)).astype(np.float32)
+        bias = (full.reshape(-1), View(batch + (m, n)))
+        want = want + torch.from_numpy(full).double()
+    if gelu:
+        want = torch.nn.functional.gelu(want, approximate="tanh")
+    if residual:
+        full = rng.standard_normal((m, n)).astype(np.float32)
+        res = (full.reshape(-1), View(batch + (m, n), (0, n, 1)))
+        want = want + torch.from_numpy(full).double()
+    out = np.empty(int(np.prod(batch)) * m * n, np.float32)
+    gemm(a, av, b, bv, out, batch + (m, n), alpha=alpha, bias=bias, gelu=gelu, residual=res)
+    _check(out, want, k)
+
+
+def test_gemm_batched_broadcast_and_heads(gemm: Gemm) -> None:
+    """Attention's layout: (batch, heads) axes that no single stride walks, and an operand
+    broadcast over the batch (stride 0)."""
+    rng = np.random.default_rng(3)
+    nb, nh, t, e = 2, 3, 19, 8
+    qkv = rng.standard_normal((nb, t, 3 * nh * e)).astype(np.float32)
+    tq = torch.from_numpy(qkv)[..., :nh * e].reshape(nb, t, nh, e).transpose(1, 2)
+    tk = torch.from_numpy(qkv)[..., nh * e:2 * nh * e].reshape(nb, t, nh, e).transpose(1, 2)
+    s = 3 * nh * e
+    qv = View((nb, nh, t, e), (t * s, e, s, 1))
+    kv = View((nb, nh, e, t), (t * s, e, 1, s), offset=nh * e)
+    out = np.empty(nb * nh * t * t, np.float32)
+    gemm(qkv.reshape(-1), qv, qkv.reshape(-1), kv, out, (nb, nh, t, t))
+    _check(out, tq.double() @ tk.double().transpose(-1, -2), e)
+    w = rng.standard_normal((e, 5)).astype(np.float32)
+    out2 = np.empty(nb * nh * t * 5, np.float32)
+    gemm(qkv.reshape(-1), qv, w.reshape(-1), View((e, 5)), out2, (nb, nh, t, 5))
+    _check(out2, tq.double() @ torch.from_numpy(w).double(), e)
+
+
+def test_gemm_rejects_other_dtypes(gemm: Gemm) -> None:
+    a = np.zeros(4, np.float64)
+    with pytest.raises(TypeError, match="float32"):
+        gemm(a, View((2, 2)), a, View((2, 2)), np.zeros(4, np.float64), (2, 2))
+
+
+def test_gemm_does_not_depend_on_thread_count(gemm: Gemm) -> None:
+    """The same bits with 1 and with all threads (so eager and jitted runs agree)."""
+    import ctypes
+    rng = np.random.default_rng(11)
+    m, n, k = 301, 67, 530
+    a, av, _ = _operand(rng, m, k, "t")
+    b, bv, _ = _operand(rng, k, n, "n")
+    outs = []
+    libgomp = ctypes.CDLL("libgomp.so.1")
+    before = libgomp.omp_get_max_threads()
+    try:
+        for threads in (1, max(2, before)):
+            libgomp.omp_set_num_threads(threads)
+            out = np.empty(m * n, np.float32)
+            gemm(a, av, b, bv, out, (m, n))
+            outs.append(out)
+    finally:
+        libgomp.omp_set_num_threads(before)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("shape_a,shape_b", [((2, 33, 17), (17, 29)), ((5, 7), (3, 7, 11))])
+def test_cpu_matmul_eager_and_jit_backward(gemm: Gemm, shape_a: tuple, shape_b: tuple) -> None:
+    """Through the tensor API on the cpu device: forward and both backward products (their
+    transposed operands go through packing), eager and jitted give the same bits."""
+    rng = np.random.default_rng(5)
+    xa = rng.standard_normal(shape_a).astype(np.float32)
+    xb = rng.standard_normal(shape_b).astype(np.float32)
+    ta = torch.from_numpy(xa).double().requires_grad_()
+    tb = torch.from_numpy(xb).double().requires_grad_()
+    (ta @ tb).sin().sum().backward()
+
+    def step(a: zili.Tensor, b: zili.Tensor) -> tuple:
+        out = (a @ b).sin().sum()
+        out.backward()
+        return out, a.grad, b.grad
+
+    results = []
+    jitted = zili.jit(step)
+    for fn in (step, jitted, jitted, jitted):
+        a = zili.tensor(xa, device="cpu", requires_grad=True)
+        b = zili.tensor(xb, device="cpu", requires_grad=True)
+        results.append([t.detach().numpy() for t in fn(a, b)])
+    _check(results[0][1], ta.grad, shape_a[-1])
+    _check(results[0][2], tb.grad, shape_a[-1])
+    for got in results[1:]:
+        for x, y in zip(results[0], got):
+            np.testing.assert_array_equal(x, y)

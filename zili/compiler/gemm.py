@@ -1,0 +1,129 @@
+"""zili's own matrix product for C-compiling devices: compile the SGEMM of
+:mod:`zili.compiler.gemm_source` once and call it on flat buffers read through views.
+
+The product runs on the OpenMP thread team of the process (the same one every generated
+kernel uses), takes its operands through their strides (a transposed or strided view is
+packed, never copied first), and can finish with an epilogue: ``alpha * A @ B``, plus a
+bias, through GELU (tanh form), plus a residual, applied while the result tile is in cache.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from zili.compiler.gemm_source import GEMM_FUNCTION, GEMM_SOURCE
+from zili.ops.view import View
+
+EPI_BIAS, EPI_GELU, EPI_RESIDUAL = 1, 2, 4
+
+_L, _P = ctypes.c_long, ctypes.c_void_p
+_ARGTYPES = [_L] * 5 + [_P, _L, _L, _L, _L] * 2 + [_P, ctypes.c_float, _L] + \
+    [_P, _L, _L, _L, _L] * 2
+
+
+class Gemm:
+    """The compiled SGEMM of one device (``device.compile`` must return an object whose
+    ``fn`` is the ctypes function, as the cpu device's does)."""
+
+    def __init__(self, device: Any):
+        self.program = device.compile(GEMM_FUNCTION, GEMM_SOURCE, _ARGTYPES)
+
+    @property
+    def target(self) -> str:
+        """Which microkernel the compiler picked: avx512, avx2-fma, neon or portable."""
+        fn = self.program.library.zili_sgemm_target
+        fn.restype = ctypes.c_char_p
+        return fn().decode()
+
+    def __call__(self, a: np.ndarray, av: View, b: np.ndarray, bv: View, out: np.ndarray,
+                 shape: tuple[int, ...], alpha: float = 1.0,
+                 bias: tuple[np.ndarray, View] | None = None, gelu: bool = False,
+                 residual: tuple[np.ndarray, View] | None = None) -> None:
+        """``out`` (contiguous, ``shape`` = (..., M, N)) = epilogue(a @ b).
+
+        ``av`` is (..., M, K) and ``bv`` (..., K, N) with batch axes broadcastable to
+        ``shape[:-2]``; ``bias`` and ``residual`` are (buffer, view) pairs whose views have
+        ``shape`` (expand them). The epilogue is ``gelu?(alpha * a @ b + bias) + residual``.
+
+        Raises:
+            TypeError: if a buffer is not float32.
+            ValueError: if the views do not fit ``shape``.
+            MemoryError: if the packing buffers could not be allocated.
+        """
+        if len(shape) < 2 or len(av.shape) < 2 or len(bv.shape) < 2:
+            raise ValueError(f"gemm: needs 2-D or batched operands, got {av.shape} @ {bv.shape} "
+                             f"-> {shape}")
+        m, n = shape[-2:]
+        k = av.shape[-1]
+        if av.shape[-2] != m or bv.shape[-2:] != (k, n):
+            raise ValueError(f"gemm: shapes {av.shape} @ {bv.shape} do not give {shape}")
+        operands = [(a, av), (b, bv)] + [e for e in (bias, residual) if e is not None]
+        for buffer, view in operands + [(out, View(shape))]:
+            if buffer.dtype != np.float32:
+                raise TypeError(f"gemm: float32 buffers only, got {buffer.dtype} for a view "
+                                f"of shape {view.shape}; use the BLAS path for other dtypes")
+        for _, view in operands[2:]:
+            if view.shape != shape:
+                raise ValueError(f"gemm: epilogue operand of shape {view.shape} must have the "
+                                 f"output's shape {shape} (expand it)")
+        batch = shape[:-2]
+        out_view = View(shape)
+        parts = [_operand(buffer, view, batch) for buffer, view in operands]
+        parts.append(_operand(out, out_view, batch))
+        flags = (EPI_BIAS if bias is not None else 0) | (EPI_GELU if gelu else 0) | \
+            (EPI_RESIDUAL if residual is not None else 0)
+        dims = _collapse(batch, [strides for _, strides, _ in parts])
+        while len(dims) < 2:
+            dims.insert(0, (1, [0] * len(parts)))
+        lead, (outer, inner) = dims[:-2], dims[-2:]
+        for index in np.ndindex(*[size for size, _ in lead]):
+            bases = [address + 4 * sum(i * strides[d] for i, (_, strides) in zip(index, lead))
+                     for d, (address, _, _) in enumerate(parts)]
+            args: list = [outer[0] * inner[0], inner[0], m, n, k]
+            for d in range(2):
+                args += [bases[d], outer[1][d], inner[1][d], *parts[d][2]]
+            args += [bases[-1], float(alpha), flags]
+            d = 2
+            for given in (bias, residual):
+                if given is None:
+                    args += [None, 0, 0, 0, 0]
+                    continue
+                args += [bases[d], outer[1][d], inner[1][d], *parts[d][2]]
+                d += 1
+            if self.program.fn(*args):
+                raise MemoryError(f"gemm: could not allocate packing buffers for {shape}")
+
+
+def _operand(buffer: np.ndarray, view: View, batch: tuple[int, ...]) \
+        -> tuple[int, list[int], tuple[int, int]]:
+    """(address of element 0, strides over the batch axes, (row, column) strides).
+
+    Raises:
+        ValueError: for a masked (padded) view: packing reads buffers without masks, so the
+            caller materialises it first.
+    """
+    if view.mask is not None:
+        raise ValueError(f"gemm: masked (padded) operand views are not read directly, got "
+                         f"{view}; copy it to a contiguous buffer first")
+    strides = list(view.strides)
+    lead = [0] * (len(batch) - (len(strides) - 2)) + strides[:-2]
+    lead = [s if size != 1 else 0 for s, size in zip(lead, batch)]
+    return buffer.ctypes.data + 4 * view.offset, lead, (strides[-2], strides[-1])
+
+
+def _collapse(batch: tuple[int, ...], strides: list[list[int]]) -> list[tuple[int, list[int]]]:
+    """Batch axes as (size, stride of each operand), size-1 axes dropped and neighbours
+    merged where every operand walks them as one axis."""
+    dims: list[tuple[int, list[int]]] = []
+    for axis, size in enumerate(batch):
+        if size == 1:
+            continue
+        column = [s[axis] for s in strides]
+        if dims and all(prev == cur * size for prev, cur in zip(dims[-1][1], column)):
+            dims[-1] = (dims[-1][0] * size, column)
+        else:
+            dims.append((size, column))
+    return dims

@@ -1,0 +1,312 @@
+"""C source of zili's single-precision matrix product (SGEMM) for CPU devices.
+
+One translation unit, compiled with the device's flags (``-march=native``): the vector
+width and the fused multiply-add come from the target's predefined macros, so the same
+text becomes an AVX-512, AVX2/FMA or NEON microkernel, or a portable one (GCC/Clang vector
+extensions) elsewhere. The structure is the classic Goto/BLIS one:
+
+* loops over column blocks (NC) and depth blocks (KC) of B; each B block is packed once,
+  by all threads together, into NR-wide micro-panels;
+* each thread packs MC x KC blocks of A into MR-high micro-panels and runs the MR x NR
+  register-blocked microkernel over them (B micro-panel in L1, A block in L2);
+* packing reads operands through arbitrary (row, column) strides, so transposed and
+  strided operands (the backward products) cost no copy;
+* after the last depth block an epilogue runs on the tile while it is in L1:
+  ``out = gelu?(alpha * acc + bias) + residual``;
+* a batch of small products (attention) runs one product per thread instead.
+
+The split over threads never changes the order in which a sum is accumulated (threads
+own rows or whole products; the depth loop is always the same), so the result does not
+depend on the number of threads or on the caller (eager or a jitted plan).
+"""
+
+GEMM_FUNCTION = "zili_sgemm"
+
+GEMM_SOURCE = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <omp.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef __m512 vf;
+#define VW 16
+#define TARGET "avx512"
+#define VLOAD(p) _mm512_load_ps(p)
+#define VLOADU(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_store_ps(p, v)
+#define VSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define VSET1(x) _mm512_set1_ps(x)
+#define VZERO() _mm512_setzero_ps()
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+typedef __m256 vf;
+#define VW 8
+#define TARGET "avx2-fma"
+#define VLOAD(p) _mm256_load_ps(p)
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_store_ps(p, v)
+#define VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+typedef float32x4_t vf;
+#define VW 4
+#define TARGET "neon"
+#define VLOAD(p) vld1q_f32(p)
+#define VLOADU(p) vld1q_f32(p)
+#define VSTORE(p, v) vst1q_f32(p, v)
+#define VSTOREU(p, v) vst1q_f32(p, v)
+#define VSET1(x) vdupq_n_f32(x)
+#define VZERO() vdupq_n_f32(0.0f)
+#define VFMA(a, b, c) vfmaq_f32(c, a, b)
+#define VADD(a, b) vaddq_f32(a, b)
+#else
+typedef float vf __attribute__((vector_size(32), aligned(4)));
+#define VW 8
+#define TARGET "portable"
+static inline vf vload_(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore_(float *p, vf v) { memcpy(p, &v, sizeof v); }
+#define VLOAD(p) vload_(p)
+#define VLOADU(p) vload_(p)
+#define VSTORE(p, v) vstore_(p, v)
+#define VSTOREU(p, v) vstore_(p, v)
+#define VSET1(x) ((vf){0} + (x))
+#define VZERO() ((vf){0})
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VADD(a, b) ((a) + (b))
+#endif
+
+#define MR 6
+#define NR (2 * VW)
+#define KC 256
+#define MC_MAX 96
+#define NC_MAX 4096
+
+#define EPI_BIAS 1
+#define EPI_GELU 2
+#define EPI_RESIDUAL 4
+
+const char *zili_sgemm_target(void) { return TARGET; }
+
+/* acc (MR x NR) = packed A panel (kc x MR) times packed B panel (kc x NR); stored to c
+   (row stride rsc), added to what c holds when add is set. Full tiles only. */
+static inline void kernel_full(long kc, const float *restrict a, const float *restrict b,
+                               float *restrict c, long rsc, int add) {
+    vf c00 = VZERO(), c01 = VZERO(), c10 = VZERO(), c11 = VZERO(), c20 = VZERO(),
+       c21 = VZERO(), c30 = VZERO(), c31 = VZERO(), c40 = VZERO(), c41 = VZERO(),
+       c50 = VZERO(), c51 = VZERO();
+    for (long k = 0; k < kc; k++) {
+        vf b0 = VLOAD(b), b1 = VLOAD(b + VW), x;
+        x = VSET1(a[0]); c00 = VFMA(x, b0, c00); c01 = VFMA(x, b1, c01);
+        x = VSET1(a[1]); c10 = VFMA(x, b0, c10); c11 = VFMA(x, b1, c11);
+        x = VSET1(a[2]); c20 = VFMA(x, b0, c20); c21 = VFMA(x, b1, c21);
+        x = VSET1(a[3]); c30 = VFMA(x, b0, c30); c31 = VFMA(x, b1, c31);
+        x = VSET1(a[4]); c40 = VFMA(x, b0, c40); c41 = VFMA(x, b1, c41);
+        x = VSET1(a[5]); c50 = VFMA(x, b0, c50); c51 = VFMA(x, b1, c51);
+        a += MR;
+        b += NR;
+    }
+#define ROW(i, r0, r1) do { float *p = c + (i) * rsc; \
+        if (add) { r0 = VADD(r0, VLOADU(p)); r1 = VADD(r1, VLOADU(p + VW)); } \
+        VSTOREU(p, r0); VSTOREU(p + VW, r1); } while (0)
+    ROW(0, c00, c01); ROW(1, c10, c11); ROW(2, c20, c21);
+    ROW(3, c30, c31); ROW(4, c40, c41); ROW(5, c50, c51);
+#undef ROW
+}
+
+/* The same product for a partial tile (mr <= MR rows, nr <= NR columns): computed in full
+   on the zero-padded panels, then only the valid part is written. The arithmetic per
+   element is the same as kernel_full's, so edge elements round the same way. */
+static void kernel_edge(long kc, const float *a, const float *b, float *c, long rsc,
+                        int add, long mr, long nr) {
+    float tile[MR * NR] __attribute__((aligned(64)));
+    kernel_full(kc, a, b, tile, NR, 0);
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++)
+            c[i * rsc + j] = add ? c[i * rsc + j] + tile[i * NR + j] : tile[i * NR + j];
+}
+
+/* out = gelu?(alpha * out + bias) + residual on an mr x nr tile of the output. GELU is the
+   tanh form as x * sigmoid(2z), exponent capped like zili's composite. */
+static void epilogue(float *c, long rsc, long mr, long nr, float alpha, long flags,
+                     const float *bias, long brs, long bcs,
+                     const float *res, long rrs, long rcs) {
+    const float scale = -2.0f * 0.7978845608028654f * 1.4426950408889634f;
+    for (long i = 0; i < mr; i++) {
+        float *row = c + i * rsc;
+        for (long j = 0; j < nr; j++) {
+            float v = row[j];
+            if (alpha != 1.0f) v *= alpha;
+            if (flags & EPI_BIAS) v += bias[i * brs + j * bcs];
+            if (flags & EPI_GELU) {
+                float e = v * (v * v * (0.044715f * scale) + scale);
+                e = e < 126.0f ? e : 126.0f;
+                v = v / (exp2f(e) + 1.0f);
+            }
+            if (flags & EPI_RESIDUAL) v += res[i * rrs + j * rcs];
+            row[j] = v;
+        }
+    }
+}
+
+/* B[k0:k0+kc, n0:n0+nc] (strides rs, cs) into NR-wide panels, zero-padded to NR. */
+static void pack_b_panel(long kc, long nr, const float *b, long rs, long cs, float *dst) {
+    if (nr == NR && cs == 1) {
+        for (long k = 0; k < kc; k++) memcpy(dst + k * NR, b + k * rs, NR * sizeof(float));
+        return;
+    }
+    if (nr < NR)
+        for (long k = 0; k < kc; k++)
+            for (long j = nr; j < NR; j++) dst[k * NR + j] = 0.0f;
+    if (cs != 1 && rs == 1) {  /* transposed operand: columns are contiguous */
+        for (long j = 0; j < nr; j++) {
+            const float *col = b + j * cs;
+            for (long k = 0; k < kc; k++) dst[k * NR + j] = col[k];
+        }
+        return;
+    }
+    for (long k = 0; k < kc; k++)
+        for (long j = 0; j < nr; j++) dst[k * NR + j] = b[k * rs + j * cs];
+}
+
+/* A[m0:m0+mc, k0:k0+kc] (strides rs, cs) into MR-high panels, zero-padded to MR. */
+static void pack_a(long mc, long kc, const float *a, long rs, long cs, float *dst) {
+    for (long i0 = 0; i0 < mc; i0 += MR) {
+        long mr = mc - i0 < MR ? mc - i0 : MR;
+        float *d = dst + i0 * kc;
+        const float *s = a + i0 * rs;
+        if (cs == 1) {
+            for (long i = 0; i < mr; i++)
+                for (long k = 0; k < kc; k++) d[k * MR + i] = s[i * rs + k];
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long i = 0; i < mr; i++) d[k * MR + i] = s[i * rs + k * cs];
+        }
+        for (long i = mr; i < MR; i++)
+            for (long k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
+    }
+}
+
+/* The rows m0..m0+mc of one product over one packed B block (columns n0..n0+nc, depth
+   k0..k0+kc): pack A, run the microkernels, and the epilogue after the last depth block. */
+static void macro_block(long m0, long mc, long n0, long nc, long k0, long kc, int last,
+                        const float *A, long ars, long acs, const float *pb, float *pa,
+                        float *C, long crs, float alpha, long flags,
+                        const float *bias, long brs, long bcs,
+                        const float *res, long rrs, long rcs) {
+    pack_a(mc, kc, A + m0 * ars + k0 * acs, ars, acs, pa);
+    for (long j0 = 0; j0 < nc; j0 += NR) {
+        long nr = nc - j0 < NR ? nc - j0 : NR;
+        const float *bp = pb + j0 * kc;
+        for (long i0 = 0; i0 < mc; i0 += MR) {
+            long mr = mc - i0 < MR ? mc - i0 : MR;
+            float *c = C + (m0 + i0) * crs + n0 + j0;
+            if (mr == MR && nr == NR) kernel_full(kc, pa + i0 * kc, bp, c, crs, k0 > 0);
+            else kernel_edge(kc, pa + i0 * kc, bp, c, crs, k0 > 0, mr, nr);
+            if (last && (flags || alpha != 1.0f)) {
+                long m = m0 + i0, n = n0 + j0;
+                epilogue(c, crs, mr, nr, alpha, flags,
+                         bias ? bias + m * brs + n * bcs : 0, brs, bcs,
+                         res ? res + m * rrs + n * rcs : 0, rrs, rcs);
+            }
+        }
+    }
+}
+
+static long round_up(long x, long m) { return (x + m - 1) / m * m; }
+
+/* Rows m_lo..m_hi and columns n_lo..n_hi of one product, with this thread's panels. */
+static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
+                      const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                      float *c, long N, float alpha, long flags,
+                      const float *bias, long bias_rs, long bias_cs,
+                      const float *res, long res_rs, long res_cs, float *pa, float *pb) {
+    for (long n0 = n_lo; n0 < n_hi; n0 += NC_MAX) {
+        long nc = n_hi - n0 < NC_MAX ? n_hi - n0 : NC_MAX;
+        for (long k0 = 0; k0 < K; k0 += KC) {
+            long kc = K - k0 < KC ? K - k0 : KC;
+            for (long j0 = 0; j0 < nc; j0 += NR)
+                pack_b_panel(kc, nc - j0 < NR ? nc - j0 : NR, b + k0 * brs + (n0 + j0) * bcs,
+                             brs, bcs, pb + j0 * kc);
+            for (long m0 = m_lo; m0 < m_hi; m0 += MC_MAX)
+                macro_block(m0, m_hi - m0 < MC_MAX ? m_hi - m0 : MC_MAX, n0, nc, k0, kc,
+                            k0 + kc >= K, a, ars, acs, pb, pa, c, N, alpha, flags,
+                            bias, bias_rs, bias_cs, res, res_rs, res_cs);
+        }
+    }
+}
+
+/* Element offset of product p of a batch laid out as (batch / inner, inner) with strides
+   (outer, in): two batch axes cover attention's (batch, heads) views without a copy. */
+#define BOFF(p, os, is) (((p) / inner) * (os) + ((p) % inner) * (is))
+
+/* C[p] (M x N, contiguous rows of stride N, product p at C + p * M * N) =
+   epilogue(A[p] @ B[p]) for p < batch. Operands and epilogue inputs are given by element
+   strides (outer batch, inner batch, row, column); a stride of 0 broadcasts. Work items are
+   whole products when there are at least as many as threads, else each product is cut into
+   one rectangle per thread along its longer side; every thread packs its own panels, so
+   no thread waits for another inside the product. Returns 0, or 1 when memory for the
+   packed panels could not be allocated. */
+int zili_sgemm(long batch, long inner, long M, long N, long K,
+               const float *A, long a_os, long a_is, long ars, long acs,
+               const float *B, long b_os, long b_is, long brs, long bcs,
+               float *C, float alpha, long flags,
+               const float *bias, long bias_os, long bias_is, long bias_rs, long bias_cs,
+               const float *res, long res_os, long res_is, long res_rs, long res_cs) {
+    if (batch <= 0 || M <= 0 || N <= 0) return 0;
+    if (K <= 0) {  /* empty sum: zeros, then the epilogue */
+        for (long p = 0; p < batch; p++) {
+            float *c = C + p * M * N;
+            memset(c, 0, (size_t)(M * N) * sizeof(float));
+            if (flags)
+                epilogue(c, N, M, N, alpha, flags,
+                         bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
+                         res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs);
+        }
+        return 0;
+    }
+    int threads = omp_get_max_threads();
+    double flops = 2.0 * (double)batch * M * N * K;
+    if (flops < 4.0e5) threads = 1;
+    long parts = batch >= threads ? 1 : threads;
+    int split_rows = M >= N;
+    long step = split_rows ? round_up((M + parts - 1) / parts, MR)
+                           : round_up((N + parts - 1) / parts, NR);
+    long side = split_rows ? M : N;
+    parts = (side + step - 1) / step;
+    long nc_max = round_up((split_rows ? N : step) < NC_MAX ? (split_rows ? N : step) : NC_MAX,
+                           NR);
+    long mc_max = round_up((split_rows ? step : M) < MC_MAX ? (split_rows ? step : M) : MC_MAX,
+                           MR);
+    long kc_max = K < KC ? K : KC;
+    int failed = 0;
+    #pragma omp parallel num_threads(threads) reduction(|: failed)
+    {
+        float *pb = aligned_alloc(64, (size_t)round_up(kc_max * nc_max * 4, 64));
+        float *pa = aligned_alloc(64, (size_t)round_up(kc_max * mc_max * 4, 64));
+        if (!pb || !pa) failed = 1;
+        #pragma omp for schedule(static)
+        for (long item = 0; item < batch * parts; item++) {
+            if (!pb || !pa) continue;
+            long p = item / parts, part = item % parts;
+            long lo = part * step, hi = lo + step < side ? lo + step : side;
+            rectangle(split_rows ? lo : 0, split_rows ? hi : M,
+                      split_rows ? 0 : lo, split_rows ? N : hi, K,
+                      A + BOFF(p, a_os, a_is), ars, acs, B + BOFF(p, b_os, b_is), brs, bcs,
+                      C + p * M * N, N, alpha, flags,
+                      bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
+                      res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs, pa, pb);
+        }
+        free(pb);
+        free(pa);
+    }
+    return failed;
+}
+"""
