@@ -19,7 +19,7 @@ def run(argv):
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     lines = [f"第{i}篇评论：这本书的第{i}章写得很好，值得推荐给朋友们阅读。" for i in range(40)]
-    (root / "reviews.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "reviews.txt").write_text("\n\n".join(lines) + "\n", encoding="utf-8")
     (root / "news.dat").write_text("迈向/v  充满/v  希望/n  的/u  新/a  世纪/n  ，/w  "
                                    "我们/r  要/v  努力/a  工作/v  。/w\n", encoding="utf-8")
     (root / "cfg.toml").write_text('[tokenizer]\nvocab_size = 350\n[dedup]\nnear = false\n',

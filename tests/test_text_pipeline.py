@@ -67,6 +67,7 @@ def make_corpus(root):
 
 def config(**build_opts):
     return load_config(overrides={
+        "reader": {"text_unit": "line"},  # a.txt holds one document per line
         "normalize": {"t2s": True},
         "filters": {"blocklist": ["违禁词"]},
         "tokenizer": {"vocab_size": 400},

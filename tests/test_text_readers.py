@@ -23,7 +23,7 @@ def recs(path, fmt, **reader):
 def test_text_one_document_per_line_with_bad_utf8(tmp_path):
     p = tmp_path / "a.txt"
     p.write_bytes("第一篇\n\n第二篇\r\n".encode() + b"\xff\xfe broken\n" + "第四行\n".encode())
-    got = recs(p, "text")
+    got = recs(p, "text", text_unit="line")
     assert got == [
         Document("第一篇", str(p), 1),
         Document("第二篇", str(p), 3),
@@ -69,10 +69,10 @@ def test_gzip_detected_by_magic_and_truncated_stream_reported(tmp_path):
     data = gzip.compress(("第一行\n" * 2000).encode())
     p = tmp_path / "a.txt"  # no .gz suffix: detected by the magic bytes
     p.write_bytes(data)
-    assert len(recs(p, "text")) == 2000
+    assert len(recs(p, "text", text_unit="line")) == 2000
     q = tmp_path / "b.txt.gz"
     q.write_bytes(data[: len(data) // 2])
-    got = recs(q, "text")
+    got = recs(q, "text", text_unit="line")
     assert isinstance(got[-1], BadRecord) and "damaged gzip" in got[-1].reason
     assert all(isinstance(r, Document) for r in got[:-1])
 

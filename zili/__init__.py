@@ -46,7 +46,7 @@ def __getattr__(name: str) -> object:
     if name == "jit":
         from zili.compiler.jit import jit
         return jit
-    if name in ("save", "load", "from_dlpack"):
+    if name in ("save", "load", "from_dlpack", "CheckpointError"):
         return getattr(importlib.import_module("zili.io"), name)
     raise AttributeError(f"module 'zili' has no attribute {name!r}")
 

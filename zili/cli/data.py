@@ -34,8 +34,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--tokenizer", choices=["bpe", "char"], help="tokenizer kind")
     b.add_argument("--vocab-size", type=int, help="tokenizer vocabulary size")
     b.add_argument("--t2s", action="store_true", help="convert traditional to simplified")
-    b.add_argument("--text-unit", choices=["line", "file"],
-                   help="plain text: one document per line or per file")
+    b.add_argument("--text-unit", choices=["paragraph", "line", "file"],
+                   help="plain text: one document per paragraph (lines up to a blank line; "
+                        "the default), per line or per file")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
     i = sub.add_parser("inspect", help="print a build's report summary and samples")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import zili
 from zili.cli.train import load_checkpoint, model_from_checkpoint
-from zili.data.sources import tokenizer_from_record
+from zili.data.sources import tokenizer_from_record, unknown_characters
 from zili.models.gpt import GPT
 
 
@@ -34,7 +35,13 @@ def generate_texts(checkpoint: str, prompts: Sequence[str], max_new_tokens: int 
     """Load ``checkpoint`` and complete every prompt (seeded, so reproducible)."""
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state, device=zili.get_device(device))
-    tokenizer = tokenizer_from_record(state["tokenizer"])
+    tokenizer = tokenizer_from_record(state["tokenizer"], str(checkpoint))
+    for prompt in prompts:
+        unknown = unknown_characters(tokenizer, prompt)
+        if unknown:  # they encode as <unk> and come back as "□": say so, never silently
+            print(f"generate: the prompt {prompt!r} has characters outside the model's "
+                  f"vocabulary, encoded as <unk> (shown as □): {' '.join(unknown)}",
+                  file=sys.stderr)
     zili.manual_seed(seed)
     return [complete(model, tokenizer, p, max_new_tokens, temperature, top_k) for p in prompts]
 

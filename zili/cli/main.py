@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # missing/damaged files, bad input: one line
         print(f"zili {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -196,8 +196,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a zili GPT checkpoint.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: the file is not a zili GPT checkpoint (``zili.io.CheckpointError`` when
+            it is damaged or malformed).
     """
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, not a file; pass the "
+                                f"checkpoint inside it ({Path(path) / 'ckpt.safetensors'})")
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; train one with "
                                 "`zili train --out DIR` (it writes DIR/ckpt.safetensors)")

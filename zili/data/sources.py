@@ -7,7 +7,6 @@ and a small record stored in checkpoints so ``zili generate`` can find the token
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from zili.data.corpus import CharVocab, prepare_corpus, unigram_baseline
+from zili import safejson
+from zili.data.corpus import UNK, CharVocab, prepare_corpus, unigram_baseline
 from zili.data.loader import ArrayLoader, ShardLoader, array_windows, iterate_windows, shard_paths
 from zili.data.shards import read_shard
-from zili.text.tokenizer import BPE_FILE, CHAR_FILE, load_tokenizer
+from zili.text.tokenizer import (
+    BPE_FILE,
+    CHAR_FILE,
+    TokenizerError,
+    load_tokenizer,
+    tokenizer_from_text,
+)
 
 
 @dataclass
@@ -84,22 +90,40 @@ def shard_source(directory: str | Path, context: int, batch_size: int,
                       unigram)
 
 
-def tokenizer_from_record(record: dict[str, Any]) -> Any:
-    """The tokenizer a checkpoint was trained with.
+def tokenizer_from_record(record: Any, where: str = "checkpoint") -> Any:
+    """The tokenizer a checkpoint was trained with (``where`` names the checkpoint in
+    errors).
 
     Raises:
         FileNotFoundError: the checkpoint points at a build folder that is gone.
-        ValueError: an unknown tokenizer record.
+        TokenizerError: (a ``ValueError``) naming ``where``, for a malformed record or an
+            embedded tokenizer file that is malformed or refused.
     """
-    kind = record.get("kind")
+    kind = record.get("kind") if isinstance(record, dict) else None
     if kind == "char":
-        return CharVocab.from_json(record["chars"])
-    if kind == "directory":
+        try:
+            chars = safejson.loads(record.get("chars"))
+        except (safejson.JSONError, TypeError):
+            chars = None
+        if not isinstance(chars, list) or not chars or chars[0] != UNK \
+                or not all(isinstance(c, str) for c in chars):
+            raise TokenizerError(f"{where}: the character vocabulary in the checkpoint is "
+                                 "malformed")
+        return CharVocab(chars)
+    if kind == "directory" and isinstance(record.get("path"), str):
         return load_tokenizer(record["path"])
-    if kind == "embedded":
-        with tempfile.TemporaryDirectory() as folder:
-            (Path(folder) / Path(record["file"]).name).write_text(record["text"],
-                                                                  encoding="utf-8")
-            return load_tokenizer(folder)
-    raise ValueError(f"checkpoint has an unknown tokenizer record {kind!r} (expected 'char', "
-                     "'directory' or 'embedded')")
+    if kind == "embedded" and isinstance(record.get("file"), str) \
+            and isinstance(record.get("text"), str):
+        return tokenizer_from_text(record["text"], Path(record["file"]).name,
+                                   f"{where} (embedded {Path(record['file']).name})")
+    raise TokenizerError(f"{where}: unknown or malformed tokenizer record {str(kind)[:40]!r} "
+                         "(expected 'char', 'directory' or 'embedded' with their fields)")
+
+
+def unknown_characters(tokenizer: Any, text: str) -> list[str]:
+    """The distinct characters of ``text`` that ``tokenizer`` cannot represent (they encode
+    as its unknown token), in order of first appearance; none for byte-level BPE."""
+    known = getattr(tokenizer, "index", None) or getattr(tokenizer, "ids", None)
+    if known is None:
+        return []
+    return list(dict.fromkeys(c for c in text if c not in known))

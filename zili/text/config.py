@@ -16,9 +16,14 @@ import tomllib
 
 DEFAULTS: dict[str, Any] = {
     "reader": {
-        # "line": each non-blank line of a plain-text file is a document;
-        # "file": the whole file is one document.
-        "text_unit": "line",
+        # "paragraph": lines up to a blank line are one document (hard-wrapped lines are
+        # joined, without a space between CJK characters); "line": each non-blank line of
+        # a plain-text file is a document; "file": the whole file is one document.
+        "text_unit": "paragraph",
+        # Bounds that keep memory flat on hostile input; longer lines / documents become
+        # counted bad records ("line too long", "document too long").
+        "max_line_bytes": 1 << 20,
+        "max_document_bytes": 8 << 20,
         # Field holding the text in JSON Lines records; dots reach nested objects.
         "jsonl_field": "text",
     },
@@ -146,8 +151,12 @@ def load_config(path: str | Path | None = None,
         f["blocklist"] = list(f["blocklist"]) + [w.strip() for w in words if w.strip()]
     if cfg["tokenizer"]["kind"] not in ("bpe", "char"):
         raise ConfigError("tokenizer.kind must be 'bpe' or 'char'")
-    if cfg["reader"]["text_unit"] not in ("line", "file"):
-        raise ConfigError("reader.text_unit must be 'line' or 'file'")
+    if cfg["reader"]["text_unit"] not in ("paragraph", "line", "file"):
+        raise ConfigError("reader.text_unit must be 'paragraph', 'line' or 'file'")
+    for key in ("max_line_bytes", "max_document_bytes"):
+        value = cfg["reader"][key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"reader.{key} must be a positive integer, got {value!r}")
     if not 0.0 <= cfg["shards"]["val_fraction"] < 1.0:
         raise ConfigError("shards.val_fraction must be in [0, 1)")
     return cfg

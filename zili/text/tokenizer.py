@@ -4,6 +4,11 @@ Both kinds reserve id 0 for ``<|endoftext|>``, which separates documents in shar
 The character kind also has ``<unk>`` (id 1) for characters outside its vocabulary and
 is stored as vocab.json: ``{"kind": "char", "tokens": [...]}`` (token i has id i).
 :func:`load_tokenizer` opens either kind from a build folder.
+
+Loading trusts nothing in the file: it is parsed with :mod:`zili.safejson`, its regexes are
+checked by :mod:`zili.text.regex_guard` (a backtracking regex would hang every encode), and
+whatever the ``tokenizers`` library raises on a malformed file becomes one
+:class:`TokenizerError` (a ``ValueError``) naming the file.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from zili import safejson
 from zili.files import atomic_write_text
+from zili.text.regex_guard import backtracking_risk, find_regexes
 
+MAX_FILE = 256 * 1024 * 1024  # bytes; the largest published tokenizer.json is ~30 MB
 EOS = "<|endoftext|>"
 UNK = "<unk>"
 BPE_FILE = "tokenizer.json"
@@ -29,6 +37,30 @@ def _tokenizers() -> Any:
         raise ImportError("the BPE tokenizer needs the tokenizers library: "
                           "pip install zili[data]") from None
     return tokenizers
+
+
+class TokenizerError(ValueError):
+    """A tokenizer file that is malformed, refused (a dangerous regex) or not a tokenizer;
+    the message names the file."""
+
+
+def _read_text(path: str | Path) -> str:
+    """The file's text, refusing a huge or non-UTF-8 file with a TokenizerError."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE:
+            raise TokenizerError(f"{p}: tokenizer file is {size} bytes (at most {MAX_FILE})")
+        return p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"{p}: tokenizer file is not UTF-8 (byte {e.start})") from None
+
+
+def _parse(text: str, name: str, max_depth: int = 24) -> Any:
+    try:
+        return safejson.loads(text, max_depth=max_depth)
+    except safejson.JSONError as e:
+        raise TokenizerError(f"{name}: not a tokenizer file ({e})") from None
 
 
 class Tokenizer(Protocol):
@@ -76,8 +108,40 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        """Load a tokenizer.json file."""
-        return cls(_tokenizers().Tokenizer.from_file(str(path)))
+        """Load a tokenizer.json file.
+
+        Raises:
+            TokenizerError: naming the file, if it is malformed or has a regex that could
+                backtrack exponentially.
+        """
+        return cls.from_text(_read_text(path), str(path))
+
+    @classmethod
+    def from_text(cls, text: str, name: str) -> BPETokenizer:
+        """Load the text of a tokenizer.json (``name`` says where it came from in errors).
+
+        Raises:
+            TokenizerError: as :meth:`load`.
+        """
+        data = _parse(text, name)
+        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+            raise TokenizerError(f"{name}: not a tokenizer.json (no model object)")
+        for pattern in find_regexes(data):
+            why = backtracking_risk(pattern)
+            if why is not None:
+                raise TokenizerError(f"{name}: refusing regex {pattern[:60]!r}: {why}, so "
+                                     "encoding could take time exponential in the text length")
+        tk = _tokenizers()
+        try:
+            tok = tk.Tokenizer.from_str(text)
+            eos = tok.token_to_id(EOS)
+        except Exception as e:  # the Rust library raises plain Exception with its message
+            raise TokenizerError(f"{name}: the tokenizers library cannot load it: "
+                                 f"{str(e)[:200]}") from None
+        if eos is None:
+            raise TokenizerError(f"{name}: the vocabulary has no {EOS!r} token, which zili "
+                                 "uses to separate documents")
+        return cls(tok)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/tokenizer.json`` atomically and return its path."""
@@ -137,12 +201,27 @@ class CharTokenizer:
         """Load a vocab.json file.
 
         Raises:
-            ValueError: the file is not a character vocabulary.
+            TokenizerError: naming the file, if it is not a character vocabulary.
         """
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("kind") != "char":
-            raise ValueError(f"{path} is not a zili character vocabulary")
-        return cls(data["tokens"])
+        return cls.from_text(_read_text(path), str(path))
+
+    @classmethod
+    def from_text(cls, text: str, name: str) -> CharTokenizer:
+        """Load the text of a vocab.json (``name`` says where it came from in errors).
+
+        Raises:
+            TokenizerError: as :meth:`load`.
+        """
+        data = _parse(text, name, max_depth=2)
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("kind") != "char" \
+                or not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise TokenizerError(f"{name} is not a zili character vocabulary "
+                                 '({"kind": "char", "tokens": [strings]})')
+        try:
+            return cls(tokens)
+        except ValueError as e:
+            raise TokenizerError(f"{name}: {e}") from None
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/vocab.json`` atomically and return its path."""
@@ -184,6 +263,7 @@ def load_tokenizer(directory: str | Path) -> BPETokenizer | CharTokenizer:
 
     Raises:
         FileNotFoundError: neither file is there.
+        TokenizerError: the file is malformed (see :meth:`BPETokenizer.load`).
     """
     d = Path(directory)
     if (d / BPE_FILE).is_file():
@@ -192,3 +272,18 @@ def load_tokenizer(directory: str | Path) -> BPETokenizer | CharTokenizer:
         return CharTokenizer.load(d / CHAR_FILE)
     raise FileNotFoundError(f"no {BPE_FILE} or {CHAR_FILE} in {d}; "
                             "build the folder with `zili data build SRC --out DIR`")
+
+
+def tokenizer_from_text(text: str, file_name: str, where: str) -> BPETokenizer | CharTokenizer:
+    """The tokenizer whose file ``file_name`` (tokenizer.json or vocab.json) held ``text``,
+    e.g. the copy embedded in a checkpoint; ``where`` names it in errors.
+
+    Raises:
+        TokenizerError: unknown file name, or a malformed file.
+    """
+    if file_name == BPE_FILE:
+        return BPETokenizer.from_text(text, where)
+    if file_name == CHAR_FILE:
+        return CharTokenizer.from_text(text, where)
+    raise TokenizerError(f"{where}: unknown tokenizer file {file_name[:40]!r} (expected "
+                         f"{BPE_FILE} or {CHAR_FILE})")
