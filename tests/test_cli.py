@@ -76,7 +76,8 @@ def test_train_and_eval_on_a_data_build(tmp_path: Path,
         source.write_text("".join(handle.readline() for _ in range(150)), encoding="utf-8")
     build = tmp_path / "build"
     assert main(["data", "build", str(source), "--out", str(build), "--tokenizer", "char",
-                 "--vocab-size", "600", "--workers", "1", "--no-progress"]) == 0
+                 "--text-unit", "line", "--vocab-size", "600", "--workers", "1",
+                 "--no-progress"]) == 0
     out = tmp_path / "run"
     args = [a for a in TINY if a not in ("--max-chars", "20000", "--min-count", "3")]
     assert main(["train", "--data", str(build), "--steps", "2", "--out", str(out), *args]) == 0
