@@ -2,11 +2,12 @@
 
 Buffers are flat NumPy arrays (host memory NumPy allocated, aligned). ``compile`` turns C
 source into a loaded function with ``cc`` (``CC`` overrides) and ``-O3 -march=native
--fopenmp``, caching the shared object on disk under a hash of source and flags
-(``ZILI_CACHE_DIR``, default ``~/.cache/zili``). ``launch`` calls it with buffer addresses
-and integer parameters. Matrix products use NumPy's BLAS on the host buffers. Which kernels
-to run is the compiler's business (``zili.compiler.runtime`` gives this device its
-``execute``); this module knows nothing about the IR.
+-fopenmp``, caching the shared object on disk under a hash of source and flags in the
+guarded kernel cache (:mod:`zili.devices.kernel_cache`: ``ZILI_CACHE_DIR``, default
+``~/.cache/zili``). ``launch`` calls it with buffer addresses and integer parameters.
+Matrix products use NumPy's BLAS on the host buffers. Which kernels to run is the
+compiler's business (``zili.compiler.runtime`` gives this device its ``execute``); this
+module knows nothing about the IR.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import numpy as np
 
 from zili.compiler.gemm import Gemm
 from zili.devices.device import Device
+from zili.devices.kernel_cache import kernel_cache
 from zili.devices.numpy import read
 from zili.dtype import DType
-from zili.files import atomic_write
 from zili.ops.view import View
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
@@ -37,15 +38,6 @@ def compiler_command() -> str | None:
     """The C compiler to use (``CC`` or ``cc``), or None when none is on the PATH."""
     cc = os.environ.get("CC", "cc")
     return cc if shutil.which(cc.split()[0]) else None
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: ``ZILI_CACHE_DIR`` or the user's cache directory."""
-    root = os.environ.get("ZILI_CACHE_DIR")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "zili"
 
 
 class CompileError(RuntimeError):
@@ -95,34 +87,35 @@ class CPUDevice(Device):
     def compile(self, name: str, source: str, argtypes: list[Any]) -> Program:
         """Compile ``source`` (defining C function ``name``) and load it.
 
-        The shared object is cached on disk by a hash of the source and the flags, and in
-        memory by the same hash, so a kernel is compiled once per machine.
+        The shared object is cached on disk by a hash of the source and the flags, in the
+        guarded :mod:`zili.devices.kernel_cache` (private folder, digest checked before
+        loading), and in memory by the same hash, so a kernel is compiled once per machine.
 
         Raises:
             CompileError: with the compiler's message and the path of the generated source.
+            OSError: "No space left on device" when the cache's disk is full.
         """
         digest = hashlib.sha256("\0".join([self.cc or "", *FLAGS, source]).encode()).hexdigest()
         key = digest[:32]
         program = self._loaded.get(key)
         if program is not None:
             return program
-        directory = cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        lib = directory / f"{name}_{key}.so"
-        if not lib.exists():
-            src = directory / f"{name}_{key}.c"
-            atomic_write(src, source.encode())
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
-            os.close(fd)
-            cmd = [*(self.cc or "cc").split(), *FLAGS, "-o", tmp, str(src), "-lm"]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                os.unlink(tmp)
-                raise CompileError(f"cpu device: compiling kernel {name} failed "
-                                   f"(source: {src}; command: {' '.join(cmd)}):\n"
-                                   f"{done.stderr[-4000:]}")
-            os.replace(tmp, lib)
-        library = ctypes.CDLL(str(lib))
+        cache = kernel_cache(self.name)
+
+        def build() -> bytes:
+            src = cache.write_source(f"{name}_{key}.c", source)
+            with tempfile.TemporaryDirectory(prefix="zili-cc-") as scratch:
+                out = os.path.join(scratch, f"{name}.so")
+                cmd = [*(self.cc or "cc").split(), *FLAGS, "-o", out, str(src), "-lm"]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0 or not os.path.isfile(out):
+                    raise CompileError(f"cpu device: compiling kernel {name} failed "
+                                       f"(source: {src}; command: {' '.join(cmd)}):\n"
+                                       f"{done.stderr[-4000:]}")
+                return Path(out).read_bytes()
+
+        lib = cache.directory / f"{name}_{key}.so"
+        library = cache.load(lib.name, build, lambda path: ctypes.CDLL(str(path)))
         fn = getattr(library, name)
         fn.restype = ctypes.c_int
         fn.argtypes = argtypes
