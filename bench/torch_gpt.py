@@ -78,7 +78,7 @@ class TorchGPT(nn.Module):
 
 def torch_optimizer(model: TorchGPT, lr: float, weight_decay: float,
                     betas: tuple[float, float]) -> torch.optim.AdamW:
-    """AdamW with decay on matrices only, as zili.cli.train.make_optimizer."""
+    """AdamW with decay on matrices only, as zili.train.make_optimizer."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     other = [p for p in model.parameters() if p.ndim < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},

@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import zili  # noqa: E402
-from zili.cli.train import TrainSettings, batch_tensors, make_optimizer, make_train_step  # noqa: E402,E501
 from zili.models.gpt import GPT, GPTConfig  # noqa: E402
+from zili.train import TrainSettings, batch_tensors, make_optimizer, make_train_step  # noqa: E402
 
 
 def cpu_name() -> str:

