@@ -75,7 +75,7 @@ class Gemm:
         parts.append(_operand(out, out_view, batch))
         flags = (EPI_BIAS if bias is not None else 0) | (EPI_GELU if gelu else 0) | \
             (EPI_RESIDUAL if residual is not None else 0)
-        dims = _collapse(batch, [strides for _, strides, _ in parts])
+        dims = collapse_batch(batch, [strides for _, strides, _ in parts])
         while len(dims) < 2:
             dims.insert(0, (1, [0] * len(parts)))
         lead, (outer, inner) = dims[:-2], dims[-2:]
@@ -114,7 +114,8 @@ def _operand(buffer: np.ndarray, view: View, batch: tuple[int, ...]) \
     return buffer.ctypes.data + 4 * view.offset, lead, (strides[-2], strides[-1])
 
 
-def _collapse(batch: tuple[int, ...], strides: list[list[int]]) -> list[tuple[int, list[int]]]:
+def collapse_batch(batch: tuple[int, ...],
+                   strides: list[list[int]]) -> list[tuple[int, list[int]]]:
     """Batch axes as (size, stride of each operand), size-1 axes dropped and neighbours
     merged where every operand walks them as one axis."""
     dims: list[tuple[int, list[int]]] = []

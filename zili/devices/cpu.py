@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zili.compiler.attention import FusedAttention
 from zili.compiler.gemm import Gemm
 from zili.devices.device import Device
 from zili.devices.kernel_cache import kernel_cache
@@ -67,6 +68,16 @@ class CPUDevice(Device):
         self._loaded: dict[str, Program] = {}
         self._gemm: Gemm | None = None
         self.matmul_library = MATMUL  # "zili" or "blas": float32 products (see matmul)
+        self._fused: dict[str, Any] | None = None
+
+    @property
+    def fused_composites(self) -> dict[str, Any]:
+        """Fused replacements of composites (zili.tensor.fused): attention, compiled on
+        first use; ``ZILI_CPU_FUSED=0`` turns them off (the composites run instead)."""
+        if self._fused is None:
+            self._fused = {} if os.environ.get("ZILI_CPU_FUSED", "1") == "0" else \
+                {"scaled_dot_product_attention": FusedAttention(self)}
+        return self._fused
 
     # --- memory ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from zili import dtype as dtypes
 from zili.tensor import Tensor, arange, rand
 from zili.tensor.autocast import full_precision, lower_precision
 from zili.tensor.elementwise import capped_exp2
+from zili.tensor.fused import fused_attention
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -380,6 +381,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         value = _repeat_heads(value, groups)
     length, source = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    fused = fused_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    if fused is not None:  # the device's fused kernel (zili.tensor.fused)
+        return fused
     scores = query.matmul(key.transpose(-2, -1)) * scale
     if is_causal:
         rows = arange(length, device=query.device).reshape(length, 1)

@@ -1,0 +1,149 @@
+"""C source of zili's fused scaled-dot-product attention for CPU devices (float32).
+
+Forward: one work item per (product, block of 32 queries). The item packs K^T of the keys
+its queries may see (causal: up to its last query), then for each query walks the keys in
+blocks of 64 with an online softmax (running maximum, rescaled sum and accumulator), so the
+L x S score matrix never exists; it writes the output row and the row's log-sum-exp.
+
+Backward (FlashAttention-2's equations, one work item per product so dK and dV need no
+atomics): recompute each score from the saved log-sum-exp, p = exp(s - lse),
+dp = dO . v, ds = p * (dp - D) with D = dO . O, then dQ += ds k, dK += ds q, dV += p dO.
+
+Score rows are computed across keys against packed K^T (and dp against packed V^T), so the
+inner loops are plain vectorizable axpys; no horizontal sums. Causal is top-left aligned
+(key j is visible from query i when j <= i), as ``is_causal`` in PyTorch.
+"""
+
+ATTENTION_FORWARD = "zili_attention_forward"
+ATTENTION_BACKWARD = "zili_attention_backward"
+
+ATTENTION_SOURCE = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <omp.h>
+
+#define QB 32
+#define KB 64
+#define BOFF(p, os, is) (((p) / inner) * (os) + ((p) % inner) * (is))
+
+/* kt[e * ld + j] = k[j * rs + e] for j < n: keys as columns, so score rows vectorize. */
+static void pack_t(long n, long e_count, const float *k, long rs, float *kt, long ld) {
+    for (long j = 0; j < n; j++)
+        for (long e = 0; e < e_count; e++) kt[e * ld + j] = k[j * rs + e];
+}
+
+/* s[j] = scale * q . k_j for j in [j0, j1) */
+static void scores(const float *restrict q, const float *restrict kt, long ld, long e_count,
+                   long j0, long j1, float scale, float *restrict s) {
+    for (long j = j0; j < j1; j++) s[j] = 0.0f;
+    for (long e = 0; e < e_count; e++) {
+        const float qe = q[e];
+        const float *restrict row = kt + e * ld;
+        for (long j = j0; j < j1; j++) s[j] += qe * row[j];
+    }
+    for (long j = j0; j < j1; j++) s[j] *= scale;
+}
+
+int zili_attention_forward(long batch, long inner, long L, long S, long E, long Ev,
+                           long causal, float scale,
+                           const float *q, long q_os, long q_is, long q_rs,
+                           const float *k, long k_os, long k_is, long k_rs,
+                           const float *v, long v_os, long v_is, long v_rs,
+                           float *o, float *lse) {
+    long blocks = (L + QB - 1) / QB;
+    int failed = 0;
+    #pragma omp parallel reduction(|: failed)
+    {
+        float *kt = malloc(sizeof(float) * (size_t)(E * S + S + Ev + 1));
+        if (!kt) failed = 1;
+        #pragma omp for schedule(dynamic, 1)
+        for (long item = 0; item < batch * blocks; item++) {
+            if (!kt) continue;
+            long p = item / blocks, i0 = item % blocks * QB;
+            long i1 = i0 + QB < L ? i0 + QB : L;
+            long visible = causal ? (i1 < S ? i1 : S) : S;
+            float *s = kt + E * S, *acc = s + S;
+            const float *qp = q + BOFF(p, q_os, q_is), *kp = k + BOFF(p, k_os, k_is);
+            const float *vp = v + BOFF(p, v_os, v_is);
+            pack_t(visible, E, kp, k_rs, kt, S);
+            for (long i = i0; i < i1; i++) {
+                long limit = causal ? (i + 1 < S ? i + 1 : S) : S;
+                float m = -INFINITY, l = 0.0f;
+                for (long e = 0; e < Ev; e++) acc[e] = 0.0f;
+                for (long j0 = 0; j0 < limit; j0 += KB) {
+                    long j1 = j0 + KB < limit ? j0 + KB : limit;
+                    scores(qp + i * q_rs, kt, S, E, j0, j1, scale, s);
+                    float mb = m;
+                    for (long j = j0; j < j1; j++) mb = s[j] > mb ? s[j] : mb;
+                    float corr = expf(m - mb);  /* 0 on the first block (m = -inf) */
+                    l *= corr;
+                    for (long e = 0; e < Ev; e++) acc[e] *= corr;
+                    for (long j = j0; j < j1; j++) {
+                        float pj = expf(s[j] - mb);
+                        const float *restrict vj = vp + j * v_rs;
+                        l += pj;
+                        for (long e = 0; e < Ev; e++) acc[e] += pj * vj[e];
+                    }
+                    m = mb;
+                }
+                float *out = o + (p * L + i) * Ev;
+                float inv = 1.0f / l;
+                for (long e = 0; e < Ev; e++) out[e] = acc[e] * inv;
+                lse[p * L + i] = m + logf(l);
+            }
+        }
+        free(kt);
+    }
+    return failed;
+}
+
+int zili_attention_backward(long batch, long inner, long L, long S, long E, long Ev,
+                            long causal, float scale,
+                            const float *q, long q_os, long q_is, long q_rs,
+                            const float *k, long k_os, long k_is, long k_rs,
+                            const float *v, long v_os, long v_is, long v_rs,
+                            const float *o, const float *lse, const float *dout,
+                            float *dq, float *dk, float *dv) {
+    int failed = 0;
+    #pragma omp parallel reduction(|: failed)
+    {
+        float *kt = malloc(sizeof(float) * (size_t)((E + Ev) * S + 2 * S));
+        if (!kt) failed = 1;
+        #pragma omp for schedule(dynamic, 1)
+        for (long p = 0; p < batch; p++) {
+            if (!kt) continue;
+            float *vt = kt + E * S, *s = vt + Ev * S, *dp = s + S;
+            const float *qp = q + BOFF(p, q_os, q_is), *kp = k + BOFF(p, k_os, k_is);
+            const float *vp = v + BOFF(p, v_os, v_is);
+            float *dqp = dq + p * L * E, *dkp = dk + p * S * E, *dvp = dv + p * S * Ev;
+            pack_t(S, E, kp, k_rs, kt, S);
+            pack_t(S, Ev, vp, v_rs, vt, S);
+            memset(dkp, 0, sizeof(float) * (size_t)(S * E));
+            memset(dvp, 0, sizeof(float) * (size_t)(S * Ev));
+            for (long i = 0; i < L; i++) {
+                long limit = causal ? (i + 1 < S ? i + 1 : S) : S;
+                const float *qi = qp + i * q_rs, *doi = dout + (p * L + i) * Ev;
+                const float *oi = o + (p * L + i) * Ev;
+                float *dqi = dqp + i * E;
+                float d = 0.0f, li = lse[p * L + i];
+                for (long e = 0; e < Ev; e++) d += doi[e] * oi[e];
+                scores(qi, kt, S, E, 0, limit, scale, s);
+                scores(doi, vt, S, Ev, 0, limit, 1.0f, dp);
+                for (long e = 0; e < E; e++) dqi[e] = 0.0f;
+                for (long j = 0; j < limit; j++) {
+                    float pj = expf(s[j] - li);
+                    float ds = pj * (dp[j] - d) * scale;
+                    const float *restrict kj = kp + j * k_rs;
+                    float *restrict dkj = dkp + j * E, *restrict dvj = dvp + j * Ev;
+                    for (long e = 0; e < E; e++) dqi[e] += ds * kj[e];
+                    for (long e = 0; e < E; e++) dkj[e] += ds * qi[e];
+                    for (long e = 0; e < Ev; e++) dvj[e] += pj * doi[e];
+                }
+            }
+        }
+        free(kt);
+    }
+    return failed;
+}
+"""
