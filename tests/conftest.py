@@ -11,7 +11,7 @@ import pytest
 import zili
 
 # Every device the suite runs on. Add a device here and every `device` test covers it.
-DEVICES = ["numpy", "cpu"]
+DEVICES = ["numpy", "cpu", "cuda"]
 
 
 def _available(name: str) -> bool:

@@ -118,6 +118,10 @@ def test_counter_uniform_is_splitmix64(seed: int, counter: int) -> None:
 def test_same_seed_same_numbers_on_every_device() -> None:
     streams = []
     for name in zili.available_devices():
+        try:
+            zili.get_device(name)
+        except RuntimeError:  # registered but absent here (cuda without a GPU)
+            continue
         zili.manual_seed(42)
         streams.append((zili.rand(3, 5, device=name).numpy(), zili.randn(7, device=name).numpy()))
     for u, n in streams[1:]:

@@ -41,7 +41,7 @@ def __getattr__(name: str) -> object:
     # `import zili` stays light and the layers keep importing downward only.
     import importlib
     if name in ("nn", "optim", "io", "models", "cli", "text", "data",
-                "amp", "train", "distributed"):
+                "amp", "train", "distributed", "cuda"):
         return importlib.import_module(f"zili.{name}")
     if name == "jit":
         from zili.compiler.jit import jit

@@ -12,9 +12,11 @@ from __future__ import annotations
 import sys
 
 from zili.compiler.render_c import CRenderer
+from zili.compiler.render_cuda import CUDARenderer
 from zili.compiler.runtime import CompiledExecution, Stats
 from zili.devices import register_device
 from zili.devices.cpu import CPUDevice, compiler_command
+from zili.devices.cuda import CUDADevice, CUDAUnavailableError, driver_problem
 
 
 class CPU(CompiledExecution, CPUDevice):
@@ -30,4 +32,25 @@ else:
     print("zili: no C compiler found (cc, or set CC); falling back to the numpy device",
           file=sys.stderr)
 
-__all__ = ["CPU", "CRenderer", "CompiledExecution", "Stats"]
+
+
+class CUDA(CompiledExecution, CUDADevice):
+    """The ``cuda`` device: GPU buffers and kernels rendered in CUDA, compiled by NVRTC."""
+
+    renderer_class = CUDARenderer
+
+
+def _cuda() -> CUDA:
+    """Build the cuda device, or raise one line saying why it cannot run here."""
+    problem = driver_problem()
+    if problem is not None:
+        raise CUDAUnavailableError(f"device 'cuda' is not available: {problem}; use "
+                                   "device='cpu' or 'numpy'") from None
+    return CUDA()
+
+
+# The default device where a GPU is present; listed (last) everywhere else, so asking for it
+# gives the one-line reason instead of "unknown device".
+register_device("cuda", _cuda, priority=20 if driver_problem() is None else -10)
+
+__all__ = ["CPU", "CUDA", "CUDARenderer", "CRenderer", "CompiledExecution", "Stats"]
