@@ -8,20 +8,14 @@ when it applies (float32, no mask other than causal, no dropout) and records aut
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numpy as np
 
 from zili.compiler.attention_source import ATTENTION_BACKWARD, ATTENTION_FORWARD, ATTENTION_SOURCE
-from zili.compiler.gemm import collapse_batch
+from zili.compiler.gemm import collapse_batch, compile_kernel, float_bits
 from zili.dtype import float32
 from zili.ops.view import View
-
-_L, _P = ctypes.c_long, ctypes.c_void_p
-_COMMON = [_L] * 7 + [ctypes.c_float] + [_P, _L, _L, _L] * 3
-_FORWARD = _COMMON + [_P, _P]
-_BACKWARD = _COMMON + [_P] * 6
 
 Operand = tuple[np.ndarray, View]
 
@@ -34,10 +28,11 @@ class FusedAttention:
         self.device = device
         # One source, two entry points; the comment keeps the two programs apart in caches
         # keyed by source alone.
-        self.forward_program = device.compile(
-            ATTENTION_FORWARD, f"{ATTENTION_SOURCE}/* {ATTENTION_FORWARD} */\n", _FORWARD)
-        self.backward_program = device.compile(
-            ATTENTION_BACKWARD, f"{ATTENTION_SOURCE}/* {ATTENTION_BACKWARD} */\n", _BACKWARD)
+        self.forward_program = compile_kernel(
+            device, ATTENTION_FORWARD, f"{ATTENTION_SOURCE}/* {ATTENTION_FORWARD} */\n", 5, 20)
+        self.backward_program = compile_kernel(
+            device, ATTENTION_BACKWARD, f"{ATTENTION_SOURCE}/* {ATTENTION_BACKWARD} */\n", 9,
+            21)
 
     @staticmethod
     def supports(q: View, k: View, v: View) -> bool:
@@ -60,49 +55,49 @@ class FusedAttention:
         Raises:
             MemoryError: if a kernel could not allocate its scratch memory.
         """
-        batch, common = self._common(q, k, v, causal, scale)
+        batch, ints = self._ints(q, k, v, causal, scale)
         length, width = q[1].shape[-2], v[1].shape[-1]
         out = self.device.alloc(batch * length * width, float32)
         lse = self.device.alloc(batch * length, float32)
-        if self.forward_program.fn(*common, out.ctypes.data, lse.ctypes.data):
+        if self.device.launch(self.forward_program, [out, lse, q[0], k[0], v[0]], ints):
             raise MemoryError("scaled_dot_product_attention: the fused kernel could not "
                               "allocate its scratch memory")
         return out, lse
 
     def backward(self, q: Operand, k: Operand, v: Operand, causal: bool, scale: float,
                  out: np.ndarray, lse: np.ndarray,
-                 grad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 grad: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Gradients (dq, dk, dv), contiguous, from the forward's ``out`` and ``lse`` and
-        the contiguous gradient of the output.
+        the gradient of the output (a buffer and the offset where its contiguous elements
+        start).
 
         Raises:
             MemoryError: if a kernel could not allocate its scratch memory.
         """
-        batch, common = self._common(q, k, v, causal, scale)
+        batch, ints = self._ints(q, k, v, causal, scale)
         length, source = q[1].shape[-2], k[1].shape[-2]
         width, vwidth = q[1].shape[-1], v[1].shape[-1]
         dq = self.device.alloc(batch * length * width, float32)
         dk = self.device.alloc(batch * source * width, float32)
         dv = self.device.alloc(batch * source * vwidth, float32)
-        if self.backward_program.fn(*common, out.ctypes.data, lse.ctypes.data,
-                                    grad.ctypes.data, dq.ctypes.data, dk.ctypes.data,
-                                    dv.ctypes.data):
+        buffers = [dq, dk, dv, q[0], k[0], v[0], out, lse, grad[0]]
+        if self.device.launch(self.backward_program, buffers, ints + [grad[1]]):
             raise MemoryError("scaled_dot_product_attention: the fused backward kernel could "
                               "not allocate its scratch memory")
         return dq, dk, dv
 
     @staticmethod
-    def _common(q: Operand, k: Operand, v: Operand, causal: bool,
-                scale: float) -> tuple[int, list]:
+    def _ints(q: Operand, k: Operand, v: Operand, causal: bool,
+              scale: float) -> tuple[int, list]:
         views = [q[1], k[1], v[1]]
         lead = q[1].shape[:-2]
         dims = collapse_batch(lead, [list(view.strides[:-2]) for view in views])
         while len(dims) < 2:
             dims.insert(0, (1, [0, 0, 0]))
         (outer, outer_strides), (inner, inner_strides) = dims
-        args: list = [outer * inner, inner, q[1].shape[-2], k[1].shape[-2], q[1].shape[-1],
-                      v[1].shape[-1], int(causal), float(scale)]
-        for d, (buffer, view) in enumerate((q, k, v)):
-            args += [buffer.ctypes.data + 4 * view.offset, outer_strides[d], inner_strides[d],
-                     view.strides[-2]]
-        return outer * inner, args
+        ints: list = [q[1].offset, k[1].offset, v[1].offset, outer * inner, inner,
+                      q[1].shape[-2], k[1].shape[-2], q[1].shape[-1], v[1].shape[-1],
+                      int(causal), float_bits(scale)]
+        for d, (_, view) in enumerate((q, k, v)):
+            ints += [outer_strides[d], inner_strides[d], view.strides[-2]]
+        return outer * inner, ints

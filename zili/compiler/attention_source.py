@@ -45,7 +45,7 @@ static void scores(const float *restrict q, const float *restrict kt, long ld, l
     for (long j = j0; j < j1; j++) s[j] *= scale;
 }
 
-int zili_attention_forward(long batch, long inner, long L, long S, long E, long Ev,
+static int attention_forward(long batch, long inner, long L, long S, long E, long Ev,
                            long causal, float scale,
                            const float *q, long q_os, long q_is, long q_rs,
                            const float *k, long k_os, long k_is, long k_rs,
@@ -95,10 +95,10 @@ int zili_attention_forward(long batch, long inner, long L, long S, long E, long 
         }
         free(kt);
     }
-    return failed;
+    return failed ? 2 : 0;
 }
 
-int zili_attention_backward(long batch, long inner, long L, long S, long E, long Ev,
+static int attention_backward(long batch, long inner, long L, long S, long E, long Ev,
                             long causal, float scale,
                             const float *q, long q_os, long q_is, long q_rs,
                             const float *k, long k_os, long k_is, long k_rs,
@@ -144,6 +144,28 @@ int zili_attention_backward(long batch, long inner, long L, long S, long E, long
         }
         free(kt);
     }
-    return failed;
+    return failed ? 2 : 0;
+}
+
+/* Entry points in the devices' kernel convention: buffers, then 64-bit integers (element
+   offsets, sizes, the scale as float bits, strides: outer batch, inner batch, row). */
+#define ATTENTION_INTS long long q_off, long long k_off, long long v_off, long long batch, \
+    long long inner, long long L, long long S, long long E, long long Ev, long long causal, \
+    long long scale_bits, long long q_os, long long q_is, long long q_rs, long long k_os, \
+    long long k_is, long long k_rs, long long v_os, long long v_is, long long v_rs
+#define ATTENTION_ARGS batch, inner, L, S, E, Ev, causal, scale.f, q + q_off, q_os, q_is, \
+    q_rs, k + k_off, k_os, k_is, k_rs, v + v_off, v_os, v_is, v_rs
+
+int zili_attention_forward(float *o, float *lse, const float *q, const float *k,
+                           const float *v, ATTENTION_INTS) {
+    union { int i; float f; } scale = { .i = (int)scale_bits };
+    return attention_forward(ATTENTION_ARGS, o, lse);
+}
+
+int zili_attention_backward(float *dq, float *dk, float *dv, const float *q, const float *k,
+                            const float *v, const float *o, const float *lse,
+                            const float *dout, ATTENTION_INTS, long long dout_off) {
+    union { int i; float f; } scale = { .i = (int)scale_bits };
+    return attention_backward(ATTENTION_ARGS, o, lse, dout + dout_off, dq, dk, dv);
 }
 """

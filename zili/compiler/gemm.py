@@ -19,22 +19,36 @@ from zili.ops.view import View
 
 EPI_BIAS, EPI_GELU, EPI_RESIDUAL = 1, 2, 4
 
-_L, _P = ctypes.c_long, ctypes.c_void_p
-_ARGTYPES = [_L] * 5 + [_P, _L, _L, _L, _L] * 2 + [_P, ctypes.c_float, _L] + \
-    [_P, _L, _L, _L, _L] * 2
+_BUFFERS, _INTS = 5, 28
+
+
+def compile_kernel(device: Any, name: str, source: str, buffers: int, ints: int) -> Any:
+    """Compile a C entry point that follows the devices' kernel convention (``buffers``
+    pointers, then ``ints`` 64-bit integers; returns 0, or 2 when out of memory)."""
+    argtypes = [ctypes.c_void_p] * buffers + [ctypes.c_longlong] * ints
+    return device.compile(name, source, argtypes)
+
+
+def float_bits(value: float) -> int:
+    """The bits of ``value`` as a float32, as a signed integer (how kernels take floats)."""
+    return int(np.array(value, np.float32).view(np.int32))
 
 
 class Gemm:
-    """The compiled SGEMM of one device (``device.compile`` must return an object whose
-    ``fn`` is the ctypes function, as the cpu device's does)."""
+    """The compiled SGEMM of one device (any device with ``compile`` and ``launch`` whose
+    buffers are host arrays)."""
 
     def __init__(self, device: Any):
-        self.program = device.compile(GEMM_FUNCTION, GEMM_SOURCE, _ARGTYPES)
+        self.device = device
+        self.program = compile_kernel(device, GEMM_FUNCTION, GEMM_SOURCE, _BUFFERS, _INTS)
 
     @property
     def target(self) -> str:
         """Which microkernel the compiler picked: avx512, avx2-fma, neon or portable."""
-        fn = self.program.library.zili_sgemm_target
+        library = getattr(self.program, "library", None)
+        if library is None:
+            return "unknown"
+        fn = library.zili_sgemm_target
         fn.restype = ctypes.c_char_p
         return fn().decode()
 
@@ -60,46 +74,38 @@ class Gemm:
         k = av.shape[-1]
         if av.shape[-2] != m or bv.shape[-2:] != (k, n):
             raise ValueError(f"gemm: shapes {av.shape} @ {bv.shape} do not give {shape}")
-        operands = [(a, av), (b, bv)] + [e for e in (bias, residual) if e is not None]
-        for buffer, view in operands + [(out, View(shape))]:
+        # The kernel's buffer slots: out, a, b, bias, residual (absent ones get out).
+        slots = [(out, View(shape)), (a, av), (b, bv), bias or (out, View(shape)),
+                 residual or (out, View(shape))]
+        for buffer, view in slots:
             if buffer.dtype != np.float32:
                 raise TypeError(f"gemm: float32 buffers only, got {buffer.dtype} for a view "
                                 f"of shape {view.shape}; use the BLAS path for other dtypes")
-        for _, view in operands[2:]:
+        for _, view in slots[3:]:
             if view.shape != shape:
                 raise ValueError(f"gemm: epilogue operand of shape {view.shape} must have the "
                                  f"output's shape {shape} (expand it)")
         batch = shape[:-2]
-        out_view = View(shape)
-        parts = [_operand(buffer, view, batch) for buffer, view in operands]
-        parts.append(_operand(out, out_view, batch))
+        parts = [_operand(view, batch) for _, view in slots]
         flags = (EPI_BIAS if bias is not None else 0) | (EPI_GELU if gelu else 0) | \
             (EPI_RESIDUAL if residual is not None else 0)
         dims = collapse_batch(batch, [strides for _, strides, _ in parts])
         while len(dims) < 2:
             dims.insert(0, (1, [0] * len(parts)))
         lead, (outer, inner) = dims[:-2], dims[-2:]
+        buffers = [buffer for buffer, _ in slots]
+        strides = [[outer[1][d], inner[1][d], *parts[d][2]] for d in range(len(parts))]
         for index in np.ndindex(*[size for size, _ in lead]):
-            bases = [address + 4 * sum(i * strides[d] for i, (_, strides) in zip(index, lead))
-                     for d, (address, _, _) in enumerate(parts)]
-            args: list = [outer[0] * inner[0], inner[0], m, n, k]
-            for d in range(2):
-                args += [bases[d], outer[1][d], inner[1][d], *parts[d][2]]
-            args += [bases[-1], float(alpha), flags]
-            d = 2
-            for given in (bias, residual):
-                if given is None:
-                    args += [None, 0, 0, 0, 0]
-                    continue
-                args += [bases[d], outer[1][d], inner[1][d], *parts[d][2]]
-                d += 1
-            if self.program.fn(*args):
+            offsets = [offset + sum(i * s[d] for i, (_, s) in zip(index, lead))
+                       for d, (offset, _, _) in enumerate(parts)]
+            ints = offsets + [outer[0] * inner[0], inner[0], m, n, k, *strides[1], *strides[2],
+                              float_bits(alpha), flags, *strides[3], *strides[4]]
+            if self.device.launch(self.program, buffers, ints):
                 raise MemoryError(f"gemm: could not allocate packing buffers for {shape}")
 
 
-def _operand(buffer: np.ndarray, view: View, batch: tuple[int, ...]) \
-        -> tuple[int, list[int], tuple[int, int]]:
-    """(address of element 0, strides over the batch axes, (row, column) strides).
+def _operand(view: View, batch: tuple[int, ...]) -> tuple[int, list[int], tuple[int, int]]:
+    """(offset of element 0, strides over the batch axes, (row, column) strides).
 
     Raises:
         ValueError: for a masked (padded) view: packing reads buffers without masks, so the
@@ -111,7 +117,7 @@ def _operand(buffer: np.ndarray, view: View, batch: tuple[int, ...]) \
     strides = list(view.strides)
     lead = [0] * (len(batch) - (len(strides) - 2)) + strides[:-2]
     lead = [s if size != 1 else 0 for s, size in zip(lead, batch)]
-    return buffer.ctypes.data + 4 * view.offset, lead, (strides[-2], strides[-1])
+    return view.offset, lead, (strides[-2], strides[-1])
 
 
 def collapse_batch(batch: tuple[int, ...],

@@ -252,9 +252,9 @@ static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
    strides (outer batch, inner batch, row, column); a stride of 0 broadcasts. Work items are
    whole products when there are at least as many as threads, else each product is cut into
    one rectangle per thread along its longer side; every thread packs its own panels, so
-   no thread waits for another inside the product. Returns 0, or 1 when memory for the
+   no thread waits for another inside the product. Returns 0, or 2 when memory for the
    packed panels could not be allocated. */
-int zili_sgemm(long batch, long inner, long M, long N, long K,
+static int sgemm(long batch, long inner, long M, long N, long K,
                const float *A, long a_os, long a_is, long ars, long acs,
                const float *B, long b_os, long b_is, long brs, long bcs,
                float *C, float alpha, long flags,
@@ -307,6 +307,24 @@ int zili_sgemm(long batch, long inner, long M, long N, long K,
         free(pb);
         free(pa);
     }
-    return failed;
+    return failed ? 2 : 0;
+}
+
+/* The entry point in the devices' kernel convention: buffers first, then 64-bit integers
+   (element offsets of the buffers, sizes, strides, alpha as the bits of a float). Unused
+   epilogue buffers may be any buffer; flags say which are read. */
+int zili_sgemm(float *C, const float *A, const float *B, const float *bias, const float *res,
+               long long c_off, long long a_off, long long b_off, long long bias_off,
+               long long res_off, long long batch, long long inner, long long M, long long N,
+               long long K, long long a_os, long long a_is, long long ars, long long acs,
+               long long b_os, long long b_is, long long brs, long long bcs,
+               long long alpha_bits, long long flags,
+               long long bias_os, long long bias_is, long long bias_rs, long long bias_cs,
+               long long res_os, long long res_is, long long res_rs, long long res_cs) {
+    union { int i; float f; } alpha = { .i = (int)alpha_bits };
+    return sgemm(batch, inner, M, N, K, A + a_off, a_os, a_is, ars, acs,
+                 B + b_off, b_os, b_is, brs, bcs, C + c_off, alpha.f, flags,
+                 (flags & EPI_BIAS) ? bias + bias_off : 0, bias_os, bias_is, bias_rs, bias_cs,
+                 (flags & EPI_RESIDUAL) ? res + res_off : 0, res_os, res_is, res_rs, res_cs);
 }
 """

@@ -47,7 +47,7 @@ class _Attention(Function):
         grad = grad.contiguous()
         dq, dk, dv = impl.backward((q.buffer, q._view), (k.buffer, k._view),
                                    (v.buffer, v._view), causal, scale, out, lse,
-                                   grad.buffer[grad._view.offset:])
+                                   (grad.buffer, grad._view.offset))
         make = type(q)._make
         return (make(dq, View(q.shape), q.dtype, q.device),
                 make(dk, View(k.shape), k.dtype, k.device),
