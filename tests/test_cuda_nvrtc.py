@@ -102,6 +102,10 @@ def kernels() -> list[tuple[str, str]]:
         return original(self, kernel)
 
     class Recorder(type(zili.get_device("cpu"))):
+        # The generic kernels only: the cpu device's own hand-written C (fused attention,
+        # GEMM) is not the compiler's output and has CUDA counterparts of its own.
+        fused_composites: dict = {}
+
         def compile(self, name: str, source: str, argtypes: list) -> None:
             return None
 
