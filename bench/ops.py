@@ -1,68 +1,184 @@
-"""Fused elementwise and reduction expressions on large arrays: achieved GB/s of zili-cpu
-(jit, fused kernels) beside NumPy and PyTorch (CPU) in the same run.
+"""Kernels of the GPT training step, zili's cpu device beside PyTorch and NumPy in one run.
 
-GB/s counts the bytes each expression must read and write at least once (inputs + output),
-so a fused kernel that makes one pass scores highest. Usage: python bench/ops.py [N]."""
+(a) matrix products at the step's shapes (forward, input-gradient and weight-gradient
+    product of every linear layer, the vocabulary projection) in GFLOP/s, with the
+    machine's peak (cores x FMA lanes x 2 FMA pipes x 2 flops x clock) stated;
+(b) fused elementwise work and row/column reductions in GB/s (bytes each must read and
+    write once) beside a plain copy of the same bytes;
+(c) attention forward + backward (causal) against PyTorch's scaled_dot_product_attention.
+
+Frameworks take turns call by call and each row reports the median, so load changes on a
+shared machine hit all of them; the load average is printed before and after. Usage:
+
+    python bench/ops.py [--tokens 2048] [--repeat 7] [--only matmul,bandwidth,attention]
+"""
 
 from __future__ import annotations
 
-import platform
+import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import zili
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-EXPRS = {
-    "a*b+c": (lambda a, b, c: a * b + c, 3, 1),
-    "((a*b)+c).exp().sum(-1)": (lambda a, b, c: ((a * b) + c).exp().sum(-1), 3, 0),
-    "(a-b).abs().amax(-1)": (lambda a, b, c: (a - b).abs().amax(-1), 2, 0),
-    "softmax(a)": (lambda a, b, c: a.softmax(-1), 1, 1),
-}
+from train_gpt import cores, cpu_name  # noqa: E402
+
+import zili  # noqa: E402
+import zili.nn.functional as F  # noqa: E402
+
+WIDTH, HEADS, CONTEXT, VOCAB = 192, 4, 128, 3600
+LINEARS = [("attn qkv", WIDTH, 3 * WIDTH), ("attn proj", WIDTH, WIDTH),
+           ("mlp fc", WIDTH, 4 * WIDTH), ("mlp proj", 4 * WIDTH, WIDTH),
+           ("vocab head", WIDTH, VOCAB)]
 
 
-def _time(fn, repeat: int = 5) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
+def load() -> str:
+    """The 1-minute load average."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def race(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each function, calling them in turn ``repeat`` times (after one
+    warm-up call each)."""
+    for fn in fns:
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
+
+
+def peak_gflops() -> tuple[float, str]:
+    """cores x 8 float lanes (AVX2) x 2 FMA pipes x 2 flops x the clock /proc/cpuinfo gives."""
+    mhz = 0.0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = max(mhz, float(line.split(":")[1]))
+    except OSError:
+        pass
+    lanes = 16 if "avx512f" in Path("/proc/cpuinfo").read_text() else 8
+    peak = cores() * lanes * 2 * 2 * mhz / 1000
+    return peak, (f"{cores()} cores x {lanes} lanes x 2 FMA pipes x 2 flops x {mhz / 1000:.2f} "
+                  f"GHz = {peak:.0f} GFLOP/s (clock as /proc/cpuinfo reports it; 2 FMA pipes "
+                  "assumed, the VM hides the core type)")
+
+
+def products(rng: np.random.Generator, tokens: int, fan_in: int, fan_out: int) -> list:
+    """The three products of one linear layer (forward, input and weight gradient) as
+    (label, (M, N, K), zili, PyTorch, NumPy) with the transposes the step uses."""
+    x = rng.standard_normal((tokens, fan_in)).astype(np.float32)
+    w = rng.standard_normal((fan_out, fan_in)).astype(np.float32)
+    dy = rng.standard_normal((tokens, fan_out)).astype(np.float32)
+    zx, zw, zdy = (zili.tensor(a, device="cpu") for a in (x, w, dy))
+    tx, tw, tdy = (torch.from_numpy(a) for a in (x, w, dy))
+    return [("x @ W^T", (tokens, fan_out, fan_in), lambda: zx @ zw.T, lambda: tx @ tw.T,
+             lambda: x @ w.T),
+            ("dy @ W", (tokens, fan_in, fan_out), lambda: zdy @ zw, lambda: tdy @ tw,
+             lambda: dy @ w),
+            ("dy^T @ x", (fan_out, fan_in, tokens), lambda: zdy.T @ zx, lambda: tdy.T @ tx,
+             lambda: dy.T @ x)]
+
+
+def matmuls(tokens: int, repeat: int) -> None:
+    """Table (a)."""
+    rng = np.random.default_rng(0)
+    peak, how = peak_gflops()
+    print(f"\n(a) matrix products, {tokens} tokens, float32, GFLOP/s; peak {how}")
+    print(f"{'product':<24} {'M x N x K':>18} {'zili':>7} {'PyTorch':>8} {'NumPy':>7} "
+          f"{'zili/best':>9}")
+    for name, fan_in, fan_out in LINEARS:
+        cases = products(rng, tokens, fan_in, fan_out)
+        for label, (m, n, k), *fns in cases:
+            seconds = race(fns, repeat)
+            rates = [2 * m * n * k / s / 1e9 for s in seconds]
+            print(f"{name + ' ' + label:<24} {f'{m}x{n}x{k}':>18} {rates[0]:>7.1f} "
+                  f"{rates[1]:>8.1f} {rates[2]:>7.1f} {rates[0] / max(rates[1:]):>8.2f}x")
+    print(f"peak {peak:.0f} GFLOP/s")
+
+
+def bandwidth(tokens: int, repeat: int) -> None:
+    """Table (b)."""
+    rows, cols = tokens, VOCAB
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal((rows, cols)).astype(np.float32) for _ in range(3))
+    za, zb, zc = (zili.tensor(x, device="cpu") for x in (a, b, c))
+    ta, tb, tc = (torch.from_numpy(x) for x in (a, b, c))
+    dst = np.empty_like(a)
+    size = a.nbytes
+    print(f"\n(b) memory-bound kernels on ({rows}, {cols}) float32 ({size / 2**20:.0f} MiB per "
+          "array), GB/s of the bytes each must move; copy = np.copyto of one array")
+    fused = zili.jit(lambda x, y, z: (x * y + z).relu())
+    rowsum, colsum = zili.jit(lambda x: x.sum(-1)), zili.jit(lambda x: x.sum(0))
+    cases = [("(a*b+c).relu()", 4 * size, lambda: fused(za, zb, zc),
+              lambda: torch.relu(ta * tb + tc)),
+             ("a.sum(-1) rows", size, lambda: rowsum(za), lambda: ta.sum(-1)),
+             ("a.sum(0) columns", size, lambda: colsum(za), lambda: ta.sum(0))]
+    print(f"{'kernel':<20} {'zili':>7} {'PyTorch':>8} {'copy':>7} {'zili/copy':>9} "
+          f"{'zili/torch':>10}")
+    for label, moved, zfn, tfn in cases:
+        seconds = race([zfn, tfn, lambda: np.copyto(dst, a)], repeat)
+        rates = [moved / seconds[0] / 1e9, moved / seconds[1] / 1e9, 2 * size / seconds[2] / 1e9]
+        print(f"{label:<20} {rates[0]:>7.1f} {rates[1]:>8.1f} {rates[2]:>7.1f} "
+              f"{rates[0] / rates[2]:>8.2f}x {rates[0] / rates[1]:>9.2f}x")
+
+
+def attention(tokens: int, repeat: int) -> None:
+    """Table (c)."""
+    batch = max(1, tokens // CONTEXT)
+    shape = (batch, HEADS, CONTEXT, WIDTH // HEADS)
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for _ in range(4)]
+    device = zili.get_device("cpu")
+    zq, zk, zv = (zili.tensor(x, device="cpu", requires_grad=True) for x in arrays[:3])
+    zg = zili.tensor(arrays[3], device="cpu")
+    tq, tk, tv = (torch.from_numpy(x).requires_grad_() for x in arrays[:3])
+    tg = torch.from_numpy(arrays[3])
+
+    def zili_step(fused: bool) -> None:
+        saved = device._fused
+        if not fused:
+            device._fused = {}
+        try:
+            F.scaled_dot_product_attention(zq, zk, zv, is_causal=True).backward(zg)
+        finally:
+            device._fused = saved
+
+    def torch_step() -> None:
+        torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True) \
+            .backward(tg)
+
+    seconds = race([lambda: zili_step(True), lambda: zili_step(False), torch_step], repeat)
+    print(f"\n(c) causal attention forward + backward, (batch, heads, T, head) = {shape}, "
+          "ms (eager)")
+    print(f"{'zili fused':>10} {'zili composite':>15} {'PyTorch SDPA':>13} {'fused vs torch':>15}")
+    print(f"{seconds[0] * 1e3:>10.1f} {seconds[1] * 1e3:>15.1f} {seconds[2] * 1e3:>13.1f} "
+          f"{seconds[2] / seconds[0]:>14.2f}x")
 
 
 def main() -> None:
-    """Print the GB/s table."""
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 22
-    rows, cols = n // 1024, 1024
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal((rows, cols)).astype(np.float32) for _ in range(3)]
-    ta = [torch.tensor(a) for a in arrays]
-    za = [zili.tensor(a, device="cpu") for a in arrays]
-    np_fns = {
-        "a*b+c": lambda a, b, c: a * b + c,
-        "((a*b)+c).exp().sum(-1)": lambda a, b, c: np.exp(a * b + c).sum(-1),
-        "(a-b).abs().amax(-1)": lambda a, b, c: np.abs(a - b).max(-1),
-        "softmax(a)": lambda a, b, c: (lambda e: e / e.sum(-1, keepdims=True))(
-            np.exp(a - a.max(-1, keepdims=True))),
-    }
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads "
-          f"{torch.get_num_threads()}; {rows}x{cols} float32")
-    print(f"{'expression':28s} {'zili-cpu':>10s} {'numpy':>10s} {'torch':>10s}  (GB/s)")
-    for name, (fn, n_in, n_out) in EXPRS.items():
-        jitted = zili.jit(fn)
-        jitted(*za)
-        jitted(*za)
-        nbytes = rows * cols * 4 * (n_in + n_out) + (rows * 4 if n_out == 0 else 0)
-        np_fn = np_fns[name]
-        torch_fn = fn if name != "softmax(a)" else (lambda a, b, c: a.softmax(-1))
-        z = _time(lambda j=jitted: j(*za))
-        p = _time(lambda f=np_fn: f(*arrays))
-        t = _time(lambda f=torch_fn: f(*ta))
-        print(f"{name:28s} {nbytes / z / 1e9:10.2f} {nbytes / p / 1e9:10.2f} "
-              f"{nbytes / t / 1e9:10.2f}   kernels={jitted.plan.kernel_count}")
+    """Run the chosen tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=2048, help="batch x context (16 x 128)")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--only", default="matmul,bandwidth,attention")
+    args = parser.parse_args()
+    torch.set_num_threads(cores())
+    print(f"machine: {cpu_name()}, {cores()} cores; torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), numpy {np.__version__}; load before {load()}")
+    tables = {"matmul": matmuls, "bandwidth": bandwidth, "attention": attention}
+    for name in args.only.split(","):
+        tables[name](args.tokens, args.repeat)
+    print(f"\nload after {load()}")
 
 
 if __name__ == "__main__":
