@@ -1,4 +1,6 @@
-"""``zili generate``: continue prompts with a trained GPT checkpoint."""
+"""``zili generate``: continue prompts with a trained GPT checkpoint (``--checkpoint``) or a
+Hugging Face model folder (``--model DIR``, streamed as tokens come; ``--chat`` wraps the
+prompt in the ChatML chat template)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,40 @@ from typing import Any
 import zili
 from zili.data.sources import tokenizer_from_record, unknown_characters
 from zili.models.gpt import GPT
+from zili.models.hub import from_pretrained
+from zili.models.textgen import stream_text
 from zili.train import load_checkpoint, model_from_checkpoint
+
+
+def add_generate_parser(sub: Any) -> None:
+    """The ``generate`` subcommand and its options."""
+    gen = sub.add_parser("generate", help="continue prompts with a trained GPT or a Hugging "
+                                          "Face model folder",
+                         description="Load a checkpoint (--checkpoint) or a Hugging Face "
+                                     "folder of the LLaMA/Qwen2 family (--model) and print "
+                                     "the continuation of each prompt.")
+    source = gen.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="path to a zili GPT ckpt.safetensors")
+    source.add_argument("--model", metavar="DIR",
+                        help="Hugging Face folder: config.json, *.safetensors, tokenizer.json")
+    gen.add_argument("--prompt", action="append", required=True,
+                     help="text to continue (repeatable)")
+    gen.add_argument("--chat", action="store_true",
+                     help="--model: treat each prompt as a user message of a ChatML chat")
+    gen.add_argument("--max-new-tokens", type=int, default=100,
+                     help="tokens to generate per prompt (%(default)s)")
+    gen.add_argument("--temperature", type=float, default=0.8,
+                     help="sampling temperature; 0 picks the most likely token (%(default)s)")
+    gen.add_argument("--top-k", type=int, default=40,
+                     help="sample among the k most likely tokens (0: all; %(default)s)")
+    gen.add_argument("--top-p", type=float, default=None,
+                     help="--model: nucleus sampling, keep the most likely tokens whose "
+                          "probability reaches this (default: off)")
+    gen.add_argument("--dtype", default=None,
+                     help="--model: compute dtype (default: the checkpoint's own)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+    gen.add_argument("--device", default=None, help="zili device (default: best available)")
+    gen.set_defaults(func=cmd_generate)
 
 
 def complete(model: GPT, tokenizer: Any, prompt: str, max_new_tokens: int,
@@ -47,9 +82,33 @@ def generate_texts(checkpoint: str, prompts: Sequence[str], max_new_tokens: int 
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Print the continuation of each ``--prompt``."""
+    """Print the continuation of each ``--prompt`` (streamed for ``--model``).
+
+    Raises:
+        ValueError: ``--chat`` without ``--model``, or a model folder without tokenizer.json.
+    """
+    if args.model:
+        return _generate_hf(args)
+    if args.chat:
+        raise ValueError("--chat needs --model DIR (a chat model's Hugging Face folder)")
     texts = generate_texts(args.checkpoint, args.prompt, args.max_new_tokens,
                            args.temperature, args.top_k, args.seed, args.device)
     for prompt, text in zip(args.prompt, texts):
         print(f"[{prompt}] {text}")
+    return 0
+
+
+def _generate_hf(args: argparse.Namespace) -> int:
+    model = from_pretrained(args.model, dtype=args.dtype, device=args.device)
+    if model.tokenizer is None:
+        raise ValueError(f"{args.model}: no tokenizer.json, so prompts cannot be encoded")
+    zili.manual_seed(args.seed)
+    for prompt in args.prompt:
+        print(f"[{prompt}] ", end="", flush=True)
+        for piece in stream_text(model, model.tokenizer, prompt, args.max_new_tokens,
+                                 args.temperature, args.top_k or None, args.top_p,
+                                 chat=args.chat):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print()
     return 0

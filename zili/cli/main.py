@@ -108,35 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     from zili.cli.train_cmd import cmd_train
     train.set_defaults(func=cmd_train)
 
-    gen = sub.add_parser("generate", help="continue prompts with a trained GPT",
-                         description="Load a checkpoint and print the continuation of each "
-                                     "prompt.")
-    gen.add_argument("--checkpoint", required=True, help="path to ckpt.safetensors")
-    gen.add_argument("--prompt", action="append", required=True,
-                     help="text to continue (repeatable)")
-    gen.add_argument("--max-new-tokens", type=int, default=100,
-                     help="tokens to generate per prompt (%(default)s)")
-    gen.add_argument("--temperature", type=float, default=0.8,
-                     help="sampling temperature; 0 picks the most likely token (%(default)s)")
-    gen.add_argument("--top-k", type=int, default=40,
-                     help="sample among the k most likely tokens (0: all; %(default)s)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
-    gen.add_argument("--device", default=None, help="zili device (default: best available)")
-    from zili.cli.generate import cmd_generate
-    gen.set_defaults(func=cmd_generate)
-
-    ev = sub.add_parser("eval", help="held-out loss, perplexity and bits per character",
-                        description="Evaluate a checkpoint on the validation split of its "
-                                    "data (or of --data DIR).")
-    ev.add_argument("--checkpoint", required=True, help="path to ckpt.safetensors")
-    ev.add_argument("--data", default=None, metavar="DIR",
-                    help="build folder to evaluate on (default: the checkpoint's own data)")
-    ev.add_argument("--batches", type=int, default=None,
-                    help="evaluate only the first N batches (default: the whole split)")
-    ev.add_argument("--batch-size", type=int, default=16, help="sequences per batch")
-    ev.add_argument("--device", default=None, help="zili device (default: best available)")
-    from zili.cli.eval import cmd_eval
-    ev.set_defaults(func=cmd_eval)
+    from zili.cli.generate import add_generate_parser
+    add_generate_parser(sub)
+    from zili.cli.eval import add_eval_parser
+    add_eval_parser(sub)
 
     try:
         from zili.cli import data as data_cli

@@ -10,7 +10,7 @@ primitive for; the random numbers come from zili's counter-based generator, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,10 +77,70 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_token_id: int = 0
     return ids, mask
 
 
+def decode_steps(model: Any, input_ids: Any, max_new_tokens: int = 32,
+                 temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, eos_token_id: int | Sequence[int] | None = None,
+                 attention_mask: Any = None, do_sample: bool | None = None,
+                 pad_token_id: int | None = None, use_cache: bool = True
+                 ) -> Iterator[np.ndarray]:
+    """Yield the tokens (B,) chosen at each step of decoding ``input_ids``; the arguments are
+    :meth:`GenerationMixin.generate`'s. Stops after ``max_new_tokens`` or when every row
+    has produced an eos id.
+
+    Raises:
+        ValueError: bad sampling parameters or a mask that does not fit the ids.
+    """
+    ids = np.asarray(input_ids.numpy() if isinstance(input_ids, Tensor) else input_ids,
+                     dtype=np.int64)
+    if ids.ndim != 2:
+        raise ValueError(f"generate: input_ids must be (batch, time), got {ids.shape}")
+    mask = np.ones_like(ids) if attention_mask is None else np.asarray(
+        attention_mask.numpy() if isinstance(attention_mask, Tensor) else attention_mask,
+        dtype=np.int64)
+    if mask.shape != ids.shape:
+        raise ValueError(f"generate: attention_mask {mask.shape} does not match input_ids "
+                         f"{ids.shape}")
+    greedy = (do_sample is False) or temperature == 0
+    if not greedy:
+        filter_logits(np.zeros((1, 2), np.float32), temperature, top_k, top_p)  # validate
+    eos = set() if eos_token_id is None else \
+        {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id)
+    pad = pad_token_id if pad_token_id is not None else (min(eos) if eos else 0)
+    device = next(iter(model.parameters())).device
+    was_training = model.training
+    model.eval()
+    try:
+        cache = KVCache(model.config.num_hidden_layers) if use_cache else None
+        done = np.zeros(len(ids), dtype=bool)
+        step_ids, seen = ids, [ids]
+        for _ in range(max_new_tokens):
+            if cache is None:
+                step_ids = np.concatenate(seen, axis=1)
+            # no_grad per call, not around the generator: it must not leak to the caller's
+            # code while the generator is suspended.
+            with no_grad():
+                logits = model(tensor(step_ids, device=device), attention_mask=mask,
+                               cache=cache)
+                last = logits[:, -1, :].float().numpy()
+            if greedy:
+                nxt = np.argmax(last, axis=-1)
+            else:
+                nxt = sample(filter_logits(last, temperature, top_k, top_p), device)
+            nxt = np.where(done, pad, nxt).astype(np.int64)
+            seen.append(nxt[:, None])
+            done |= np.isin(nxt, list(eos))
+            mask = np.concatenate([mask, np.ones((len(ids), 1), np.int64)], axis=1)
+            step_ids = nxt[:, None]
+            yield nxt
+            if done.all():
+                break
+    finally:
+        model.train(was_training)
+
+
 class GenerationMixin:
     """``generate`` for a model whose forward takes (ids, attention_mask=, cache=)."""
 
-    @no_grad()
     def generate(self, input_ids: Any, max_new_tokens: int = 32, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None,
                  eos_token_id: int | Sequence[int] | None = None,
@@ -102,46 +162,12 @@ class GenerationMixin:
         """
         ids = np.asarray(input_ids.numpy() if isinstance(input_ids, Tensor) else input_ids,
                          dtype=np.int64)
-        if ids.ndim != 2:
-            raise ValueError(f"generate: input_ids must be (batch, time), got {ids.shape}")
-        mask = np.ones_like(ids) if attention_mask is None else np.asarray(
-            attention_mask.numpy() if isinstance(attention_mask, Tensor) else attention_mask,
-            dtype=np.int64)
-        if mask.shape != ids.shape:
-            raise ValueError(f"generate: attention_mask {mask.shape} does not match input_ids "
-                             f"{ids.shape}")
-        greedy = (do_sample is False) or temperature == 0
-        if not greedy:
-            filter_logits(np.zeros((1, 2), np.float32), temperature, top_k, top_p)  # validate
-        eos = set() if eos_token_id is None else \
-            {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id)
-        pad = pad_token_id if pad_token_id is not None else (min(eos) if eos else 0)
+        out = [ids]
+        for step in decode_steps(self, ids, max_new_tokens, temperature, top_k, top_p,
+                                 eos_token_id, attention_mask, do_sample, pad_token_id,
+                                 use_cache):
+            out.append(step[:, None])
+            if streamer is not None:
+                streamer(step)
         device = next(iter(self.parameters())).device
-        was_training = self.training
-        self.eval()
-        try:
-            cache = KVCache(self.config.num_hidden_layers) if use_cache else None
-            done = np.zeros(len(ids), dtype=bool)
-            step_ids, out = ids, [ids]
-            for _ in range(max_new_tokens):
-                if cache is None:
-                    step_ids = np.concatenate(out, axis=1)
-                logits = self(tensor(step_ids, device=device), attention_mask=mask,
-                              cache=cache)
-                last = logits[:, -1, :].float().numpy()
-                if greedy:
-                    nxt = np.argmax(last, axis=-1)
-                else:
-                    nxt = sample(filter_logits(last, temperature, top_k, top_p), device)
-                nxt = np.where(done, pad, nxt).astype(np.int64)
-                out.append(nxt[:, None])
-                if streamer is not None:
-                    streamer(nxt)
-                done |= np.isin(nxt, list(eos))
-                mask = np.concatenate([mask, np.ones((len(ids), 1), np.int64)], axis=1)
-                step_ids = nxt[:, None]
-                if done.all():
-                    break
-        finally:
-            self.train(was_training)
         return tensor(np.concatenate(out, axis=1), device=device)
