@@ -45,8 +45,8 @@ def test_build_then_inspect(corpus, capsys):
     samples = text.split("--- sample ")[1:]
     assert len(samples) == 2
     # samples are decoded documents of the corpus (tags stripped, punctuation normalised)
-    known = {f"第{i}篇评论:这本书的第{i}章写得很好,值得推荐给朋友们阅读。" for i in range(40)}
-    known.add("迈向充满希望的新世纪,我们要努力工作。")
+    known = {f"第{i}篇评论：这本书的第{i}章写得很好，值得推荐给朋友们阅读。" for i in range(40)}
+    known.add("迈向充满希望的新世纪，我们要努力工作。")
     assert all(s.split("\n", 1)[1].strip() in known for s in samples)
 
 

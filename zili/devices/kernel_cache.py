@@ -129,7 +129,7 @@ class KernelCache:
         """Keep a kernel's generated source in the cache (compiler errors point at it)."""
         path = self.directory / filename
         try:
-            atomic_write(path, text.encode())
+            atomic_write(path, text.encode(), mode=0o600)
         except OSError as e:
             if _disk_full(self.directory, e):
                 raise _no_space(self.directory, f"cannot write {filename}", e) from e
@@ -178,8 +178,9 @@ class KernelCache:
         if not data:
             raise RuntimeError(f"kernel cache: building {filename} produced an empty object")
         try:
-            atomic_write(path, data)
-            atomic_write(f"{path}.sha256", hashlib.sha256(data).hexdigest().encode() + b"\n")
+            atomic_write(path, data, mode=0o600)
+            atomic_write(f"{path}.sha256", hashlib.sha256(data).hexdigest().encode() + b"\n",
+                         mode=0o600)
         except OSError as e:
             if _disk_full(self.directory, e):
                 raise _no_space(self.directory, f"cannot write {filename}", e) from e

@@ -7,7 +7,9 @@ manifest.json, report.md and plots.
 
 Restartable: the clean documents and their statistics are saved under ``OUT/work/``
 with a key made of the config and every source's sha256; a rerun with the same key
-starts from them. Every output file is written atomically and nothing depends on
+starts from them. A build that finishes removes ``work/``. A build in which no document
+survives still writes manifest.json and report.md (with the per-filter counts) and
+reports those counts in its error. Every output file is written atomically and nothing depends on
 timing or on the number of workers, so an interrupted build run again produces the
 same shards, byte for byte, as an uninterrupted one.
 """
@@ -19,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -269,7 +272,9 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
 
     Raises:
         FileNotFoundError: a source does not exist.
-        ValueError: no document survives cleaning, or a source's format is unknown.
+        NoDocumentsError: (a ValueError) no document survives cleaning; the manifest and
+            report are written all the same and the message gives the per-filter counts.
+        ValueError: a source's format is unknown.
     """
     out = Path(out)
     work = out / "work"
@@ -299,8 +304,12 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
                        encoding="utf-8")
         os.replace(tmp, stamp)
     if stats["kept"] == 0:
-        raise ValueError("no document survived cleaning; see the filter counts with "
-                         "a looser config (docs/data.md lists the thresholds)")
+        _remove_outputs(out)  # an old build's shards must not pass for this one's
+        write_outputs(out, cfg, stats, skipped, None, "", {})
+        shutil.rmtree(work, ignore_errors=True)
+        raise NoDocumentsError(f"no document survived cleaning: {drop_summary(stats)}; the "
+                               f"counts are in {out / 'report.md'}; loosen the thresholds "
+                               "that dropped them (docs/data.md lists each)")
     t = cfg["tokenizer"]
     # train on the training split only, so validation text stays unseen
     val_fraction = cfg["shards"]["val_fraction"]
@@ -317,7 +326,26 @@ def build(sources: list[str], out: str | Path, cfg: dict[str, Any],
     clock.lap("encode, write shards")
     manifest = write_outputs(out, cfg, stats, skipped, tok, tok_path.name, splits)
     clock.lap("manifest, report")
+    shutil.rmtree(work, ignore_errors=True)  # finished: nothing left to resume
     return manifest
+
+
+class NoDocumentsError(ValueError):
+    """Every document was dropped (bad record, filter or duplicate); the report is written."""
+
+
+def drop_summary(stats: dict[str, Any]) -> str:
+    """One line: documents read, bad records, and the drops of each filter and dedup."""
+    drops = ", ".join(f"{name} {n}" for name, n in stats["drops"].items())
+    return (f"read {stats['read']} documents ({stats['bad_count']} bad records); dropped by "
+            f"filter: {drops}; duplicates: exact {stats['dedup']['exact']}, near "
+            f"{stats['dedup']['near']}")
+
+
+def _remove_outputs(out: Path) -> None:
+    for old in [*out.glob("train_*.bin"), *out.glob("val_*.bin"), out / "tokenizer.json",
+                out / "vocab.json"]:
+        old.unlink(missing_ok=True)
 
 
 class _Clock:

@@ -266,7 +266,8 @@ def _records(path: str, fmt: str, cfg: dict[str, Any]) -> Iterator[Document | Ba
                 rec = _decode(raw.rstrip(b"\r"), path, lineno)
             if fmt == "text" and unit == "paragraph":
                 blank = isinstance(rec, str) and not rec.strip()
-                if para and (lineno != para_end + 1 or blank or isinstance(rec, BadRecord)):
+                if (para or para_overlong) and (lineno != para_end + 1 or blank
+                                                or isinstance(rec, BadRecord)):
                     yield from end_paragraph()
                     para, para_bytes, para_overlong = [], 0, False
                 if isinstance(rec, BadRecord):

@@ -60,7 +60,8 @@ def _thresholds(cfg: dict[str, Any]) -> dict[str, str]:
 def make_manifest(cfg: dict[str, Any], stats: dict[str, Any], skipped: list[str],
                   tok: Any, tok_file: str, splits: dict[str, Any],
                   out: Path) -> dict[str, Any]:
-    """Assemble the manifest dict from the build's statistics."""
+    """Assemble the manifest dict from the build's statistics (``tok`` is None, and
+    ``splits`` empty, when no document survived)."""
     thresholds = _thresholds(cfg)
     filters = []
     remaining = stats["read"]
@@ -85,8 +86,9 @@ def make_manifest(cfg: dict[str, Any], stats: dict[str, Any], skipped: list[str]
         "pii": stats["pii"],
         "dedup": {**stats["dedup"], "threshold": cfg["dedup"]["threshold"],
                   "in": remaining},
-        "tokenizer": {"kind": tok.kind, "file": tok_file, "vocab_size": tok.vocab_size,
-                      "eos_id": tok.eos_id,
+        "tokenizer": {"kind": tok.kind if tok else None, "file": tok_file,
+                      "vocab_size": tok.vocab_size if tok else 0,
+                      "eos_id": tok.eos_id if tok else None,
                       "chars_per_token": round(chars / toks, 4) if toks else 0.0},
         "splits": splits,
         "length_histogram": stats["length_histogram"],
@@ -126,9 +128,10 @@ def render_report(m: dict[str, Any]) -> str:
                 [f"near (MinHash, Jaccard >= {m['dedup']['threshold']})",
                  m["dedup"]["in"] - m["dedup"]["exact"], m["dedup"]["near"]]]), "",
         "## Tokenizer and shards", "",
-        f"Tokenizer: {m['tokenizer']['kind']} ({m['tokenizer']['file']}), vocabulary "
-        f"{m['tokenizer']['vocab_size']}, {m['tokenizer']['chars_per_token']} characters "
-        "per token.", "",
+        (f"Tokenizer: {m['tokenizer']['kind']} ({m['tokenizer']['file']}), vocabulary "
+         f"{m['tokenizer']['vocab_size']}, {m['tokenizer']['chars_per_token']} characters "
+         "per token." if m["tokenizer"]["kind"] else
+         "No tokenizer and no shards: no document survived the filters above."), "",
         _table(["split", "documents", "tokens", "shards"],
                [[k, v["documents"], v["tokens"], len(v["shards"])]
                 for k, v in m["splits"].items()]), "",
