@@ -12,6 +12,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from zili import dtype as dtypes
+from zili.nn.conv import (  # noqa: F401 (re-exported: torch.nn.functional's names)
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    fold,
+    unfold,
+)
+from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
+from zili.nn.pooling import (  # noqa: F401
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from zili.nn.resample import interpolate, pad, upsample  # noqa: F401
 from zili.tensor import Tensor, arange, rand
 from zili.tensor.autocast import full_precision, lower_precision
 from zili.tensor.elementwise import capped_exp2

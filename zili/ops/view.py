@@ -145,7 +145,9 @@ class View:
             return None
         assert self.mask is not None
         if any(self.mask[i][0] >= self.mask[i][1] for i in range(len(self.shape))):
-            return View(shape, None, 0, tuple((0, 0) for _ in shape))
+            # A 0-d view has no axis to carry an empty mask: the caller copies instead
+            # (reading the masked element as the pad value).
+            return View(shape, None, 0, tuple((0, 0) for _ in shape)) if shape else None
         strides, mask, source = [], [], iter(kept)
         for size in shape:
             if size == 1:

@@ -16,6 +16,7 @@ import numpy as np
 from zili import dtype as dtypes
 from zili.devices import get_device
 from zili.dtype import DType
+from zili.errors import ArgumentError
 from zili.ops import Op
 from zili.ops.view import View
 from zili.tensor.tensor import Tensor, execute
@@ -185,8 +186,17 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None,
              device: Any = None) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
+
+    Raises:
+        ArgumentError: for dtype bool (as PyTorch); ValueError for negative ``steps``.
+    """
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.default_float
+    if target is dtypes.bool_:
+        raise ArgumentError("linspace: dtype bool is not supported; use a numeric dtype and "
+                        "compare")
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
     return tensor(np.linspace(start, end, steps).astype(target.numpy), device=device)
 
 

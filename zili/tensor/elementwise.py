@@ -10,8 +10,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from zili import dtype as dtypes
+from zili.errors import ArgumentError
 from zili.ops import Op
 from zili.tensor import functions as F
+from zili.tensor import power
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -163,7 +165,11 @@ class ElementwiseOps:
     def minimum(self: Tensor, other: Any) -> Tensor:
         """Elementwise minimum."""
         a, b = self._operands(other, "minimum")
-        return -F.Maximum.apply(-a, -b) if a.dtype is not dtypes.bool_ else a & b
+        if a.dtype is dtypes.bool_:
+            return a & b
+        if not a.dtype.is_floating_point:  # ~ reverses integer order exactly; - overflows
+            return ~F.Maximum.apply(~a, ~b)
+        return -F.Maximum.apply(-a, -b)
 
     def where(self: Tensor, a: Any, b: Any) -> Tensor:
         """``a`` where self (a bool condition) is True, else ``b``."""
@@ -206,8 +212,8 @@ class ElementwiseOps:
         return F.Sin.apply(_float(self))
 
     def cos(self: Tensor) -> Tensor:
-        """Cosine, as sin(x + pi/2)."""
-        return F.Sin.apply(_float(self) + math.pi / 2)
+        """Cosine, accurate at large |x| (:func:`zili.tensor.functions.cos_value`)."""
+        return F.Cos.apply(_float(self))
 
     def sqrt(self: Tensor) -> Tensor:
         """Square root."""
@@ -250,34 +256,18 @@ class ElementwiseOps:
         return 2 * (2 * self).sigmoid() - 1
 
     def pow(self: Tensor, exponent: Any) -> Tensor:
-        """self ** exponent; small integer exponents multiply, others use exp2/log2."""
-        from zili.tensor.tensor import Tensor
-        if not isinstance(exponent, Tensor):
-            if exponent == 0:
-                return (self * 0 + 1) if self.dtype.is_floating_point else self * 0 + 1
-            if exponent == 1:
-                return self * 1
-            if exponent == 2:
-                return self * self
-            if exponent == 3:
-                return self * self * self
-            if exponent == -1:
-                return self.reciprocal()
-            if exponent == 0.5:
-                return self.sqrt()
-            if exponent == -0.5:
-                return self.rsqrt()
-        base = _float(self)
-        magnitude = (base.abs().log2() * exponent).exp2()
-        if isinstance(exponent, Tensor):
-            return _signed_power(magnitude, base, _float(exponent))
-        if float(exponent) != int(exponent):
-            return (base < 0).where(float("nan"), magnitude)  # NaN, as in PyTorch
-        odd = int(exponent) % 2 == 1
-        return (base < 0).where(-magnitude, magnitude) if odd else magnitude
+        """self ** exponent with PyTorch's promotion, edge values and gradients
+        (:func:`zili.tensor.power.pow`)."""
+        return power.pow(self, exponent)
 
     def clamp(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        """Limit values to [min, max]."""
+        """Limit values to [min, max].
+
+        Raises:
+            ArgumentError: if both bounds are None (as PyTorch).
+        """
+        if min is None and max is None:
+            raise ArgumentError("clamp: at least one of min and max must be given")
         out = self
         if min is not None:
             out = (out < min).where(min, out) if not _is_tensor(min) else out.maximum(min)
@@ -308,16 +298,6 @@ def capped_exp2(x: Tensor) -> Tensor:
     """2**min(x, 126): finite in every float dtype, and the cap's gradient is zero."""
     x = _float(x)
     return (x > 126.0).where(126.0, x).exp2()
-
-
-def _signed_power(magnitude: Tensor, base: Tensor, exponent: Tensor) -> Tensor:
-    """Sign of ``base ** exponent`` for a negative base: odd whole powers negate, fractional
-    powers are NaN."""
-    whole = exponent.to(dtypes.int64).to(exponent.dtype) == exponent
-    odd = whole & ((exponent.to(dtypes.int64) % 2) == 1)
-    negative = (base < 0).expand(magnitude.shape)
-    return negative.where(whole.where(odd.where(-magnitude, magnitude), float("nan")),
-                          magnitude)
 
 
 def _is_tensor(x: Any) -> bool:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zili.errors import ArgumentError, ShapeError
 from zili.tensor import functions as F
 
 if TYPE_CHECKING:
@@ -34,11 +35,11 @@ class MovementOps:
         if -1 in shape:
             known = math.prod(s for s in shape if s != -1)
             if shape.count(-1) > 1 or known == 0 or self.numel() % known:
-                raise ValueError(f"reshape: cannot infer -1 in {shape} for a tensor of shape "
+                raise ShapeError(f"reshape: cannot infer -1 in {shape} for a tensor of shape "
                                  f"{self.shape} ({self.numel()} elements)")
             shape = tuple(self.numel() // known if s == -1 else s for s in shape)
         if math.prod(shape) != self.numel():
-            raise ValueError(f"reshape: shape {shape} has {math.prod(shape)} elements but the "
+            raise ShapeError(f"reshape: shape {shape} has {math.prod(shape)} elements but the "
                              f"tensor of shape {self.shape} has {self.numel()}")
         if shape == self.shape:
             return self
@@ -54,7 +55,7 @@ class MovementOps:
         """
         order = tuple(self._axis(a) for a in _shape_arg(order))
         if sorted(order) != list(range(self.ndim)):
-            raise ValueError(f"permute: {order} is not a permutation of {self.ndim} axes")
+            raise ShapeError(f"permute: {order} is not a permutation of {self.ndim} axes")
         if order == tuple(range(self.ndim)):
             return self
         return F.Permute.apply(self, order=order)
@@ -82,12 +83,12 @@ class MovementOps:
         if shape == self.shape:
             return self
         if len(shape) < self.ndim:
-            raise ValueError(f"expand: target shape {shape} has fewer axes than {self.shape}")
+            raise ShapeError(f"expand: target shape {shape} has fewer axes than {self.shape}")
         padded = (1,) * (len(shape) - self.ndim) + self.shape
         shape = tuple(old if new == -1 else new for old, new in zip(padded, shape))
         for old, new in zip(padded, shape):
             if old != new and old != 1:
-                raise ValueError(f"expand: the tensor of shape {self.shape} cannot expand to "
+                raise ShapeError(f"expand: the tensor of shape {self.shape} cannot expand to "
                                  f"{shape}; only size-1 axes can grow")
         if padded == shape:
             return self.reshape(shape) if shape != self.shape else self
@@ -124,6 +125,9 @@ class MovementOps:
     def flip(self: Tensor, *dims: Any) -> Tensor:
         """Elements in reverse order along ``dims``."""
         axes = tuple(self._axis(d) for d in _shape_arg(dims))
+        if len(set(axes)) != len(axes):
+            raise ArgumentError(f"flip: dims {_shape_arg(dims)} name an axis twice (shape "
+                             f"{self.shape}); list each axis once")
         return F.Flip.apply(self, axes=axes) if axes else self
 
     def unsqueeze(self: Tensor, dim: int) -> Tensor:
@@ -172,7 +176,7 @@ class MovementOps:
                                                        else []) \
             if isinstance(split_size, int) else list(split_size)
         if sum(sizes) != size:
-            raise ValueError(f"split: sizes {sizes} do not add up to {size} (axis {dim})")
+            raise ShapeError(f"split: sizes {sizes} do not add up to {size} (axis {dim})")
         out, start = [], 0
         for s in sizes:
             out.append(self.narrow(dim, start, s))
@@ -211,7 +215,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for t in tensors:
         if t.ndim != first.ndim or any(a != b for i, (a, b) in
                                        enumerate(zip(t.shape, first.shape)) if i != dim):
-            raise ValueError(f"cat: shapes {[x.shape for x in tensors]} differ outside axis "
+            raise ShapeError(f"cat: shapes {[x.shape for x in tensors]} differ outside axis "
                              f"{dim}")
     if len(tensors) == 1:
         return first
@@ -233,7 +237,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
     if any(t.shape != tensors[0].shape for t in tensors):
-        raise ValueError(f"stack: all tensors must have one shape, got "
+        raise ShapeError(f"stack: all tensors must have one shape, got "
                          f"{[t.shape for t in tensors]}")
     dim = tensors[0]._axis(dim, tensors[0].ndim + 1)
     return cat([t.unsqueeze(dim) for t in tensors], dim)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from zili import dtype as dtypes
+from zili.errors import ShapeError
 from zili.tensor import functions as F
 from zili.tensor.autocast import full_precision, lower_precision
 
@@ -87,6 +88,10 @@ class ReduceOps:
         """Minimum over ``dim``."""
         if self.dtype is dtypes.bool_:
             return self.to(dtypes.int64).amin(dim, keepdim).bool()
+        if not self.dtype.is_floating_point:
+            # ~x reverses the order of every integer type exactly; -x overflows at INT_MIN
+            # and wraps for unsigned types.
+            return ~(~self).amax(dim, keepdim)
         return -(-self).amax(dim, keepdim)
 
     def max(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
@@ -115,6 +120,8 @@ class ReduceOps:
             return self.reshape(-1).argmax(0)
         axis = self._axis(dim)
         x = self.detach()
+        if x.ndim == 0:
+            return x._scalar(0, dtypes.int64).clone()
         size = x.shape[axis]
         hit = x == x.amax(axis, keepdim=True)
         shape = tuple(size if i == axis else 1 for i in range(x.ndim))
@@ -124,15 +131,17 @@ class ReduceOps:
 
     def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first minimum along ``dim``."""
-        return (-self.detach() if self.dtype is not dtypes.bool_ else
-                self.logical_not()).argmax(dim, keepdim)
+        x = self.detach()
+        if x.dtype is dtypes.bool_:
+            return x.logical_not().argmax(dim, keepdim)
+        return (-x if x.dtype.is_floating_point else ~x).argmax(dim, keepdim)
 
     def any(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        """True where any element along ``dim`` is nonzero."""
-        return self.bool().to(dtypes.int32).amax(dim, keepdim).bool()
+        """True where any element along ``dim`` is nonzero (False over an empty axis)."""
+        return self.bool().sum(dim, keepdim) > 0
 
     def all(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
-        """True where every element along ``dim`` is nonzero."""
+        """True where every element along ``dim`` is nonzero (True over an empty axis)."""
         return self.bool().logical_not().any(dim, keepdim).logical_not()
 
     def logsumexp(self: Tensor, dim: Dim, keepdim: bool = False) -> Tensor:
@@ -155,9 +164,9 @@ class ReduceOps:
             common = dtypes.promote_types(a.dtype, b.dtype)
             a, b = a.to(common), b.to(common)
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul: both arguments need at least one dimension")
+            raise ShapeError("matmul: both arguments need at least one dimension")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else -1]:
-            raise ValueError(f"matmul: shapes {self.shape} and {other.shape} do not multiply "
+            raise ShapeError(f"matmul: shapes {self.shape} and {other.shape} do not multiply "
                              f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else -1]})")
         if b.ndim == 1:
             return a.matmul(b.reshape(-1, 1)).squeeze(-1)

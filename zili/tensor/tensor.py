@@ -18,6 +18,7 @@ from zili.compiler import capture
 from zili.devices import Device, get_device
 from zili.devices.numpy import read as host_read
 from zili.dtype import DType
+from zili.errors import ShapeError
 from zili.ops import Op, elementwise_result
 from zili.ops.view import View
 from zili.tensor import functions as F
@@ -56,7 +57,7 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
     for axis in range(ndim):
         sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
         if len(sizes) > 1:
-            raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} do "
+            raise ShapeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} do "
                              f"not broadcast (axis {axis - ndim}); sizes must match or be 1")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
@@ -175,10 +176,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         axis = self._axis(dim)
         if index.ndim != self.ndim or any(i > s for d, (i, s) in
                                           enumerate(zip(index.shape, self.shape)) if d != axis):
-            raise ValueError(f"gather: index of shape {index.shape} does not fit input of "
+            raise ShapeError(f"gather: index of shape {index.shape} does not fit input of "
                              f"shape {self.shape} along dim {dim}")
+        if index.dtype is dtypes.int32:
+            index = index.to(dtypes.int64)  # PyTorch accepts int32 indices too
         if index.dtype is not dtypes.int64:
-            raise TypeError(f"gather: index must be int64, got {index.dtype.name}")
+            raise TypeError(f"gather: index must be int64 or int32, got {index.dtype.name}")
         return F.Gather.apply(self, index, axis=axis)
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -394,7 +397,9 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             return tuple(range(self.ndim))
         if isinstance(dim, int):
             dim = (dim,)
-        return tuple(sorted({self._axis(d) for d in dim}))
+        axes = tuple(sorted({self._axis(d) for d in dim}))
+        # A 0-d tensor accepts dim 0 / -1 (as PyTorch) but has no axis to reduce.
+        return axes if self.ndim else ()
 
     def _scalar(self, value: Scalar, dtype: DType | None = None,
                 shape: tuple[int, ...] = ()) -> Tensor:

@@ -1,0 +1,18 @@
+"""Error classes shared by every layer.
+
+PyTorch raises ``RuntimeError`` for shapes that do not fit (matmul, reshape, permute, gather,
+broadcasting); zili raised ``ValueError``. :class:`ShapeError` derives from both, so code
+written for either habit (``except RuntimeError`` as PyTorch users write, ``except
+ValueError`` as zili's own callers do) keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Shapes or sizes of the operands do not fit the operation (PyTorch's RuntimeError)."""
+
+
+class ArgumentError(RuntimeError, ValueError):
+    """An argument PyTorch rejects with RuntimeError (a repeated dim, no clamp bound, an
+    integer raised to a negative power...); also a ValueError for zili's own callers."""
