@@ -176,8 +176,8 @@ def _lines(fh: io.BufferedIOBase, max_bytes: int) -> Iterator[tuple[int, bytes |
         block = fh.read(_BLOCK)
         if not block:
             break
-        if not held and not over and not block.strip(b"\n"):
-            done += block.count(b"\n")  # a run of newlines: count it, do not split it
+        if not held and not over and block.count(b"\n") == len(block):
+            done += len(block)  # a run of newlines: count it, do not split it
             continue
         pos, size = 0, len(block)
         while pos < size:
