@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
+from zili.compiler.attention_cuda import CUDAFlashAttention
 from zili.compiler.render_c import CRenderer
-from zili.compiler.render_cuda import CUDARenderer
+from zili.compiler.render_cuda import PRELUDE, CUDARenderer
 from zili.compiler.runtime import CompiledExecution, Stats
 from zili.devices import register_device
 from zili.devices.cpu import CPUDevice, compiler_command
@@ -35,9 +36,18 @@ else:
 
 
 class CUDA(CompiledExecution, CUDADevice):
-    """The ``cuda`` device: GPU buffers and kernels rendered in CUDA, compiled by NVRTC."""
+    """The ``cuda`` device: GPU buffers and kernels rendered in CUDA, compiled by NVRTC;
+    flash attention as its fused ``scaled_dot_product_attention``."""
 
     renderer_class = CUDARenderer
+    _fused: dict | None = None
+
+    @property
+    def fused_composites(self) -> dict:
+        """Fused replacements of composites (zili.tensor.fused), compiled on first use."""
+        if self._fused is None:
+            self._fused = {"scaled_dot_product_attention": CUDAFlashAttention(self, PRELUDE)}
+        return self._fused
 
 
 def _cuda() -> CUDA:
