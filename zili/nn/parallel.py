@@ -21,6 +21,7 @@ optimizer as a second plan (see :mod:`zili.train.step`).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +63,7 @@ class DistributedDataParallel(Module):
         self.module = module
         self.world_size = dist.get_world_size()
         self._sync = True
+        self.comm_wait_seconds = 0.0  # time spent blocked on other ranks (bench/ddp.py)
         params = [p for p in module.parameters() if p.requires_grad]
         with_buffers = list(module.buffers()) if broadcast_buffers else []
         for t in [*params, *with_buffers]:
@@ -136,20 +138,18 @@ class DistributedDataParallel(Module):
             if bucket not in self._launched:
                 self._launch(bucket)
         for bucket in self._launched:
-            bucket.work.wait()
+            self._wait(bucket.work)
             for p, start, size in zip(bucket.params, bucket.offsets, bucket.sizes):
-                p.grad = Tensor._make(bucket.flat, View(tuple(p.shape), None, start),
-                                      bucket.dtype, p.device) \
-                    if isinstance(p.grad, Tensor) and isinstance(p.grad.buffer, np.ndarray) \
-                    else _from_host(bucket.flat[start:start + size].reshape(p.shape), p)
+                p.grad = _bucket_view(bucket.flat, start, size, p)
             bucket.ready, bucket.work = 0, None
         self._launched = []
 
     # --- jit: the gradients a compiled backward returned -----------------------------------
 
-    def average_gradients(self, grads: list[Any]) -> None:
-        """Replace ``grads`` (one per parameter, in ``parameters()`` order; host tensors) in
-        place by their average over ranks, bucket by bucket with non-blocking all-reduces.
+    def average_gradients(self, grads: list[Any]) -> list[Any]:
+        """The rank averages of ``grads`` (one per parameter, in ``parameters()`` order),
+        computed bucket by bucket with non-blocking all-reduces; on host devices each
+        result is a view of its bucket's array (no copy back).
 
         Raises:
             ValueError: the list does not match the parameters.
@@ -160,30 +160,31 @@ class DistributedDataParallel(Module):
             raise ValueError(f"average_gradients: {len(grads)} gradients for {len(params)} "
                              "parameters")
         if self.world_size == 1:
-            return
+            return list(grads)
         by_param = {id(p): g for p, g in zip(params, grads)}
         pending = []
         for bucket in self._buckets:
             flat = _flatten([by_param[id(p)] for p in bucket.params], bucket)
             pending.append((bucket, flat, dist.group().all_reduce(flat, dist.ReduceOp.AVG)))
+        averaged: dict[int, Any] = {}
         for bucket, flat, work in pending:
-            work.wait()
+            self._wait(work)
             for p, start, size in zip(bucket.params, bucket.offsets, bucket.sizes):
-                g = by_param[id(p)]
-                target = dist.host_array(g, "average_gradients")
-                values = flat[start:start + size].reshape(p.shape)
-                if target is None:
-                    g.buffer, g._view = g.device.from_numpy(values), View(tuple(g.shape))
-                else:
-                    target[...] = values
+                averaged[id(p)] = _bucket_view(flat, start, size, p)
+        return [averaged[id(p)] for p in params]
 
     def mean_over_ranks(self, value: float) -> float:
         """The average of a Python number over ranks (the logged loss)."""
         if self.world_size == 1:
             return value
         box = np.array([value], dtype=np.float64)
-        dist.group().all_reduce(box, dist.ReduceOp.SUM).wait()
+        self._wait(dist.group().all_reduce(box, dist.ReduceOp.SUM))
         return float(box[0]) / self.world_size
+
+    def _wait(self, work: Any) -> None:
+        start = time.perf_counter()
+        work.wait()
+        self.comm_wait_seconds += time.perf_counter() - start
 
 
 def _flatten(grads: list[Any], bucket: _Bucket) -> np.ndarray:
@@ -197,9 +198,10 @@ def _flatten(grads: list[Any], bucket: _Bucket) -> np.ndarray:
     return flat
 
 
-def _from_host(values: np.ndarray, p: Any) -> Tensor:
-    return Tensor._make(p.device.from_numpy(np.ascontiguousarray(values)),
-                        View(tuple(p.shape)), p.dtype, p.device)
-
-
-__all__ = ["DistributedDataParallel"]
+def _bucket_view(flat: np.ndarray, start: int, size: int, p: Any) -> Tensor:
+    """``p``'s slice of a bucket as a tensor: a view of the bucket's array where the device
+    keeps its buffers as host arrays, else a copy onto the device."""
+    if isinstance(p.buffer, np.ndarray):
+        return Tensor._make(flat, View(tuple(p.shape), None, start), p.dtype, p.device)
+    values = np.ascontiguousarray(flat[start:start + size].reshape(p.shape))
+    return Tensor._make(p.device.from_numpy(values), View(tuple(p.shape)), p.dtype, p.device)

@@ -133,7 +133,7 @@ def _data_parallel_step(ddp: DistributedDataParallel, optimizer: Any, grad_clip:
     def step(x: Any, y: Any, lr: float) -> float:
         _set_lr(optimizer, lr)
         loss, grads = backward(x, y)
-        ddp.average_gradients(grads)
+        grads = ddp.average_gradients(grads)
         update(grads)
         for p, g in zip(params, grads):
             p.grad = g

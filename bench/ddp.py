@@ -1,0 +1,118 @@
+"""Data-parallel training throughput: tokens/s of the demo GPT on 1 and 2 MPI ranks (one
+thread each), the scaling efficiency, and the share of a step spent waiting on the other
+ranks (gradient all-reduce and the loss average).
+
+Each rank trains with its own per-rank batch (global batch = ranks x batch), after warm-up
+steps (under jit the first call runs eagerly and the second traces and compiles). The
+machine may be shared: the load average before and after each run is printed with it.
+Usage:
+
+    .venv/bin/python bench/ddp.py [--ranks 1,2] [--steps 10] [--batch-size 8] [--no-jit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import zili
+import zili.distributed as dist
+from zili.models.gpt import GPT, GPTConfig
+from zili.nn.parallel import DistributedDataParallel
+from zili.train import TrainSettings, batch_tensors, make_optimizer, make_train_step
+
+CONFIG = GPTConfig(vocab_size=3600, block_size=128, n_layer=4, n_head=4, n_embd=192)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One rank: train, then rank 0 prints one JSON line of measurements."""
+    dist.init_process_group("mpi")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = zili.get_device(args.device)
+    zili.manual_seed(0)
+    model = GPT(CONFIG).to(device)
+    settings = TrainSettings()
+    optimizer = make_optimizer(model, settings)
+    ddp = DistributedDataParallel(model)
+    step = make_train_step(ddp, optimizer, settings.grad_clip, use_jit=args.jit)
+    rng = np.random.default_rng(rank)
+    shape = (args.batch_size, CONFIG.block_size)
+    for _ in range(args.warmup):
+        step(*batch_tensors(rng.integers(0, CONFIG.vocab_size, shape),
+                            rng.integers(0, CONFIG.vocab_size, shape), device), 1e-3)
+    dist.barrier()
+    waited = ddp.comm_wait_seconds
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step(*batch_tensors(rng.integers(0, CONFIG.vocab_size, shape),
+                            rng.integers(0, CONFIG.vocab_size, shape), device), 1e-3)
+    elapsed = time.perf_counter() - start
+    box = np.array([(ddp.comm_wait_seconds - waited) / elapsed])
+    dist.group().all_reduce(box, dist.ReduceOp.MAX).wait()
+    if rank == 0:
+        tokens = world * args.batch_size * CONFIG.block_size * args.steps
+        print(json.dumps({"ranks": world, "tokens_per_s": tokens / elapsed,
+                          "s_per_step": elapsed / args.steps, "wait_share": float(box[0]),
+                          "buckets": len(ddp._buckets)}), flush=True)
+
+
+def launch(n: int, args: argparse.Namespace) -> dict:
+    """Run ``n`` ranks of this script; returns rank 0's measurements."""
+    mpirun = Path(sys.executable).parent / "mpirun"
+    cmd = [str(mpirun) if mpirun.exists() else shutil.which("mpirun") or "mpirun",
+           "-n", str(n), sys.executable, __file__, "--worker", "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+           "--device", args.device, "--jit" if args.jit else "--no-jit"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    """Measure 1 and 2 ranks and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", default="1,2", help="world sizes to measure")
+    parser.add_argument("--steps", type=int, default=10, help="measured steps")
+    parser.add_argument("--warmup", type=int, default=3, help="steps before timing")
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences per rank")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    print(f"model: demo GPT ({CONFIG.n_layer} layers, width {CONFIG.n_embd}, context "
+          f"{CONFIG.block_size}, vocabulary {CONFIG.vocab_size}); batch {args.batch_size} per "
+          f"rank; device {args.device}{' + jit' if args.jit else ''}; one thread per rank; "
+          f"{os.cpu_count()} cores")
+    rows = []
+    for n in [int(r) for r in args.ranks.split(",")]:
+        before = os.getloadavg()[0]
+        result = launch(n, args)
+        result["load"] = (before, os.getloadavg()[0])
+        rows.append(result)
+    base = rows[0]["tokens_per_s"] / rows[0]["ranks"]
+    print(f"\n{'ranks':>5} {'tokens/s':>10} {'s/step':>8} {'speed-up':>9} {'efficiency':>10} "
+          f"{'comm wait':>9} {'load before/after':>18}")
+    for r in rows:
+        speedup = r["tokens_per_s"] / base
+        print(f"{r['ranks']:>5} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} "
+              f"{speedup:>8.2f}x {speedup / r['ranks']:>9.0%} {r['wait_share']:>9.0%} "
+              f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}")
+
+
+if __name__ == "__main__":
+    main()
