@@ -145,13 +145,11 @@ def attention(tokens: int, repeat: int) -> None:
     tg = torch.from_numpy(arrays[3])
 
     def zili_step(fused: bool) -> None:
-        saved = device._fused
-        if not fused:
-            device._fused = {}
+        saved, device.use_fused = device.use_fused, fused
         try:
             F.scaled_dot_product_attention(zq, zk, zv, is_causal=True).backward(zg)
         finally:
-            device._fused = saved
+            device.use_fused = saved
 
     def torch_step() -> None:
         torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True) \

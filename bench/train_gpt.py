@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -58,15 +60,18 @@ def batches(config: GPTConfig, batch: int, count: int, seed: int = 0) -> list:
 
 def zili_steps(device: str, config: GPTConfig, data: list,
                settings: TrainSettings) -> Iterator[float]:
-    """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit)."""
-    device, _, mode = device.partition("+")
+    """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit;
+    ``+blas``: the cpu device's float32 products in NumPy's BLAS instead of zili's GEMM)."""
+    device, *modes = device.split("+")
     zili.manual_seed(0)
     model = GPT(config).to(device)
     optimizer = make_optimizer(model, settings)
-    step = make_train_step(model, optimizer, settings.grad_clip, use_jit=mode == "jit")
+    step = make_train_step(model, optimizer, settings.grad_clip, use_jit="jit" in modes)
     dev = zili.get_device(device)
     for x, y in data:
         xt, yt = batch_tensors(x, y, dev)
+        if hasattr(dev, "matmul_library"):  # rows alternate on one device object
+            dev.matmul_library = "blas" if "blas" in modes else "zili"
         start = time.perf_counter()
         step(xt, yt, settings.lr)
         dev.synchronize()
@@ -106,8 +111,16 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=3600,
                         help="vocabulary size (the demo's character vocabulary is ~3,600)")
     parser.add_argument("--devices", default="numpy,cpu,cpu+jit",
-                        help="zili devices, comma-separated; +jit compiles the step")
+                        help="zili devices, comma-separated; +jit compiles the step, +blas "
+                             "uses NumPy's BLAS for the cpu device's products")
+    parser.add_argument("--rss", action="store_true",
+                        help="then run PyTorch and each device alone in a process of its own "
+                             "and print its peak resident memory")
+    parser.add_argument("--alone", help=argparse.SUPPRESS)  # one runner (used by --rss)
     args = parser.parse_args()
+    if args.alone:
+        alone(args)
+        return
     config = GPTConfig(vocab_size=args.vocab, block_size=128, n_layer=4, n_head=4, n_embd=192)
     settings = TrainSettings()
     data = batches(config, args.batch_size, args.warmup + args.steps)
@@ -139,6 +152,26 @@ def main() -> None:
     for name, device, seconds in rows:
         print(f"{name:<14} {device:<10} {seconds:>8.3f} {tokens / seconds:>10,.0f} "
               f"{torch_s / seconds:>9.2f}x")
+    if args.rss:
+        print("\npeak resident memory, each alone in its own process (same steps):")
+        for name in ["torch", *devices]:
+            cmd = [sys.executable, __file__, "--alone", name, "--steps", str(args.steps),
+                   "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+                   "--vocab", str(args.vocab)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            print(f"  {name:<12} {done.stdout.strip().splitlines()[-1]}")
+
+
+def alone(args: argparse.Namespace) -> None:
+    """Run one framework's steps and print its peak resident set size."""
+    config = GPTConfig(vocab_size=args.vocab, block_size=128, n_layer=4, n_head=4, n_embd=192)
+    settings = TrainSettings()
+    data = batches(config, args.batch_size, args.warmup + args.steps)
+    runner = torch_steps(config, data, settings) if args.alone == "torch" else \
+        zili_steps(args.alone, config, data, settings)
+    seconds = [next(runner) for _ in data][args.warmup:]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak:,.0f} MiB peak RSS, {float(np.median(seconds)):.3f} s/step")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""The cpu device's fused scaled_dot_product_attention against the composite it replaces
+"""The cpu device's fused scaled_dot_product_attention (opt-in) against the composite it replaces
 (same device, the replacement switched off) and against PyTorch in float64: forward and
 backward, causal and not, odd sizes, strided views (the GPT's q/k/v split), and the cases
 that must fall back to the composite."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,13 +19,15 @@ from zili.tensor.fused import _Attention
 
 
 @pytest.fixture(scope="module")
-def cpu() -> zili.devices.Device:
+def cpu() -> Iterator[zili.devices.Device]:
     try:
         device = zili.get_device("cpu")
     except Exception as error:  # no C compiler: the cpu device is absent
         pytest.skip(f"the cpu device is not available: {error}")
+    device.use_fused = True  # opt-in (see CPUDevice.use_fused)
     assert "scaled_dot_product_attention" in device.fused_composites
-    return device
+    yield device
+    device.use_fused = False
 
 
 def _run(arrays: list[np.ndarray], grad: np.ndarray, causal: bool, split: bool = False,
@@ -81,7 +85,7 @@ def test_fused_attention_matches_composite_and_torch(
     for got, ref in zip(grads, want_grads):
         _close(got, ref)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cpu, "_fused", {})
+        patch.setattr(cpu, "use_fused", False)
         composite, composite_grads, fused = _run(arrays, grad, causal)
     assert not fused
     _close(out.numpy(), composite.numpy())

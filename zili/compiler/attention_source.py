@@ -33,16 +33,53 @@ static void pack_t(long n, long e_count, const float *k, long rs, float *kt, lon
         for (long e = 0; e < e_count; e++) kt[e * ld + j] = k[j * rs + e];
 }
 
-/* s[j] = scale * q . k_j for j in [j0, j1) */
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+static inline v8 load8(const float *p) { v8 x; memcpy(&x, p, sizeof x); return x; }
+static inline void store8(float *p, v8 x) { memcpy(p, &x, sizeof x); }
+
+/* s[j] = scale * q . k_j for j in [j0, j1): 16 keys at a time in two vector registers,
+   walking the packed K^T once. */
 static void scores(const float *restrict q, const float *restrict kt, long ld, long e_count,
                    long j0, long j1, float scale, float *restrict s) {
-    for (long j = j0; j < j1; j++) s[j] = 0.0f;
-    for (long e = 0; e < e_count; e++) {
-        const float qe = q[e];
-        const float *restrict row = kt + e * ld;
-        for (long j = j0; j < j1; j++) s[j] += qe * row[j];
+    long j = j0;
+    for (; j + 16 <= j1; j += 16) {
+        v8 a0 = {0}, a1 = {0};
+        for (long e = 0; e < e_count; e++) {
+            const float *row = kt + e * ld + j;
+            a0 += q[e] * load8(row);
+            a1 += q[e] * load8(row + 8);
+        }
+        store8(s + j, a0 * scale);
+        store8(s + j + 8, a1 * scale);
     }
-    for (long j = j0; j < j1; j++) s[j] *= scale;
+    for (; j < j1; j++) {
+        float a = 0.0f;
+        for (long e = 0; e < e_count; e++) a += q[e] * kt[e * ld + j];
+        s[j] = a * scale;
+    }
+}
+
+/* acc[e] += sum_j p[j] * v[j][e] for j in [j0, j1): 16 columns of acc stay in registers
+   while the keys stream past. */
+static void weighted_sum(const float *restrict p, const float *restrict v, long rs,
+                         long j0, long j1, long width, float *restrict acc) {
+    long e = 0;
+    for (; e + 16 <= width; e += 16) {
+        v8 a0 = load8(acc + e), a1 = load8(acc + e + 8);
+        for (long j = j0; j < j1; j++) {
+            const float *row = v + j * rs + e;
+            a0 += p[j] * load8(row);
+            a1 += p[j] * load8(row + 8);
+        }
+        store8(acc + e, a0);
+        store8(acc + e + 8, a1);
+    }
+    for (; e < width; e++) {
+        float a = acc[e];
+        for (long j = j0; j < j1; j++) a += p[j] * v[j * rs + e];
+        acc[e] = a;
+    }
 }
 
 static int attention_forward(long batch, long inner, long L, long S, long E, long Ev,
@@ -80,11 +117,10 @@ static int attention_forward(long batch, long inner, long L, long S, long E, lon
                     l *= corr;
                     for (long e = 0; e < Ev; e++) acc[e] *= corr;
                     for (long j = j0; j < j1; j++) {
-                        float pj = expf(s[j] - mb);
-                        const float *restrict vj = vp + j * v_rs;
-                        l += pj;
-                        for (long e = 0; e < Ev; e++) acc[e] += pj * vj[e];
+                        s[j] = expf(s[j] - mb);
+                        l += s[j];
                     }
+                    weighted_sum(s, vp, v_rs, j0, j1, Ev, acc);
                     m = mb;
                 }
                 float *out = o + (p * L + i) * Ev;

@@ -68,16 +68,21 @@ class CPUDevice(Device):
         self._loaded: dict[str, Program] = {}
         self._gemm: Gemm | None = None
         self.matmul_library = MATMUL  # "zili" or "blas": float32 products (see matmul)
-        self._fused: dict[str, Any] | None = None
+        # Fused composites are opt-in (ZILI_CPU_FUSED=1 or use_fused = True): zili.jit
+        # records primitives, so a jitted step runs the composite, and eager and jitted
+        # steps must give the same bits (exact resume across modes).
+        self.use_fused = os.environ.get("ZILI_CPU_FUSED", "0") == "1"
+        self._attention: FusedAttention | None = None
 
     @property
     def fused_composites(self) -> dict[str, Any]:
-        """Fused replacements of composites (zili.tensor.fused): attention, compiled on
-        first use; ``ZILI_CPU_FUSED=0`` turns them off (the composites run instead)."""
-        if self._fused is None:
-            self._fused = {} if os.environ.get("ZILI_CPU_FUSED", "1") == "0" else \
-                {"scaled_dot_product_attention": FusedAttention(self)}
-        return self._fused
+        """Fused replacements of composites (zili.tensor.fused) when ``use_fused`` is set:
+        attention, compiled on first use; empty otherwise (the composites run)."""
+        if not self.use_fused:
+            return {}
+        if self._attention is None:
+            self._attention = FusedAttention(self)
+        return {"scaled_dot_product_attention": self._attention}
 
     # --- memory ----------------------------------------------------------------------------
 
