@@ -5,6 +5,7 @@ output files follow the umask. Expected strings are written out by hand."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -97,6 +98,8 @@ def test_finished_build_leaves_no_work_folder(tmp_path: Path) -> None:
     m = build([str(src)], out, cfg)
     assert m["documents"]["kept"] == 20
     assert not (out / "work").exists()
+    assert m["tokenizer"]["sha256"] == hashlib.sha256((out / "vocab.json").read_bytes()
+                                                      ).hexdigest()
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 

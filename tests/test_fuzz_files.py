@@ -1,12 +1,15 @@
 """Seeded fuzzing of every file zili reads (issue 8): mutated checkpoints (bit flips anywhere,
 truncations, header edits), token shards, tokenizer files and corpus lines. Each case either
 loads exactly the original data or raises the one documented error naming the file; any other
-exception fails the test. Cases are small files in one folder, so thousands run in seconds.
+exception fails the test (a tokenizer file outside a build folder has no checksum: there the
+property is "a working tokenizer or the error"). Cases are small files in one folder, so
+thousands run in seconds.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import random
 import struct
@@ -177,7 +180,7 @@ def _bpe_file(tmp_path: Path) -> bytes:
 
 
 def test_fuzz_mutated_tokenizer_files_load_or_raise_tokenizer_error(tmp_path: Path) -> None:
-    from zili.text.tokenizer import BPETokenizer, CharTokenizer, TokenizerError
+    from zili.text.tokenizer import BPETokenizer, CharTokenizer, TokenizerError, load_tokenizer
 
     clean_bpe = _bpe_file(tmp_path)
     char = CharTokenizer.train(["今天天气很好", "我们"], 50)
@@ -202,15 +205,24 @@ def test_fuzz_mutated_tokenizer_files_load_or_raise_tokenizer_error(tmp_path: Pa
             data[rng.choice(list(data))] = rng.choice([None, 3, [], {"type": "Nope"},
                                                        {"Regex": "(x|x)*y"}])
             out = bytearray(json.dumps(data).encode())
-        path = tmp_path / "fuzz" / name
-        path.parent.mkdir(exist_ok=True)
+        folder = tmp_path / f"fuzz{which}"
+        path = folder / name
+        folder.mkdir(exist_ok=True)
         _put(path, bytes(out))
+        # in a build folder the manifest's sha256 makes it exact: the original or the error
+        (folder / "manifest.json").write_text(json.dumps({"tokenizer": {
+            "file": name, "sha256": hashlib.sha256(clean).hexdigest()}}))
+        try:
+            load_tokenizer(folder)
+            assert bytes(out) == clean, f"case {case}: an altered tokenizer file loaded"
+        except TokenizerError as e:
+            assert str(path) in str(e), (case, str(e))
+        # a loose file has no checksum: it loads as a working tokenizer or raises the error
         try:
             tok = cls.load(path)
         except TokenizerError as e:
             assert str(path) in str(e), (case, str(e))
             continue
-        # whatever loaded is a working tokenizer: encode and decode run
         ids = tok.encode("今天很好 ok")
         assert all(0 <= i < tok.vocab_size for i in ids)
         tok.decode(ids)

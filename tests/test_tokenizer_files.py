@@ -140,3 +140,21 @@ def test_generate_says_which_prompt_characters_are_unknown(tmp_path: Path, capsy
     captured = capsys.readouterr()
     assert "outside the model's vocabulary" in captured.err and "☃" in captured.err
     assert captured.out.startswith("[中国☃] 中国□")  # still shown, but no longer silently
+
+
+def test_altered_tokenizer_in_a_build_folder_is_refused(tmp_path: Path) -> None:
+    import hashlib
+
+    path = BPETokenizer.train(CORPUS, 300).save(tmp_path)
+    clean = path.read_bytes()
+    (tmp_path / "manifest.json").write_text(json.dumps({"tokenizer": {
+        "file": "tokenizer.json", "sha256": hashlib.sha256(clean).hexdigest()}}))
+    assert load_tokenizer(tmp_path).encode("今天") == BPETokenizer.load(path).encode("今天")
+    # a still-valid but different tokenizer: swap two merges
+    data = json.loads(clean)
+    merges = data["model"]["merges"]
+    merges[0], merges[1] = merges[1], merges[0]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    BPETokenizer.load(path)  # loads on its own (no checksum in the file itself) ...
+    with pytest.raises(TokenizerError, match=f"{path}: does not match the sha256"):
+        load_tokenizer(tmp_path)  # ... but not as the build's tokenizer

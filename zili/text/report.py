@@ -87,6 +87,9 @@ def make_manifest(cfg: dict[str, Any], stats: dict[str, Any], skipped: list[str]
         "dedup": {**stats["dedup"], "threshold": cfg["dedup"]["threshold"],
                   "in": remaining},
         "tokenizer": {"kind": tok.kind if tok else None, "file": tok_file,
+                      # load_tokenizer checks the file against this
+                      "sha256": hashlib.sha256((out / tok_file).read_bytes()).hexdigest()
+                      if tok else None,
                       "vocab_size": tok.vocab_size if tok else 0,
                       "eos_id": tok.eos_id if tok else None,
                       "chars_per_token": round(chars / toks, 4) if toks else 0.0},

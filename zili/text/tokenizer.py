@@ -13,6 +13,7 @@ whatever the ``tokenizers`` library raises on a malformed file becomes one
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -258,18 +259,45 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int,
     raise ValueError(f"unknown tokenizer kind {kind!r}; use 'bpe' or 'char'")
 
 
+def _recorded_sha256(directory: Path, name: str) -> str | None:
+    """The sha256 the folder's manifest.json records for tokenizer file ``name``, if any
+    (builds before it was recorded have none)."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = safejson.loads(manifest.read_bytes(), max_depth=64)
+    except safejson.JSONError as e:
+        raise TokenizerError(f"{manifest}: the build's manifest is corrupted ({e}), so its "
+                             "tokenizer cannot be checked; rebuild the folder") from None
+    entry = data.get("tokenizer") if isinstance(data, dict) else None
+    if isinstance(entry, dict) and entry.get("file") == name:
+        digest = entry.get("sha256")
+        return digest if isinstance(digest, str) else None
+    return None
+
+
 def load_tokenizer(directory: str | Path) -> BPETokenizer | CharTokenizer:
-    """Open the tokenizer in a build folder: tokenizer.json (BPE) or vocab.json (char).
+    """Open the tokenizer in a build folder: tokenizer.json (BPE) or vocab.json (char),
+    checked against the sha256 the folder's manifest.json records for it.
 
     Raises:
         FileNotFoundError: neither file is there.
-        TokenizerError: the file is malformed (see :meth:`BPETokenizer.load`).
+        TokenizerError: the file is malformed (see :meth:`BPETokenizer.load`) or does not
+            match the manifest's sha256.
     """
     d = Path(directory)
-    if (d / BPE_FILE).is_file():
-        return BPETokenizer.load(d / BPE_FILE)
-    if (d / CHAR_FILE).is_file():
-        return CharTokenizer.load(d / CHAR_FILE)
+    for name, cls in ((BPE_FILE, BPETokenizer), (CHAR_FILE, CharTokenizer)):
+        path = d / name
+        if path.is_file():
+            text = _read_text(path)
+            recorded = _recorded_sha256(d, name)
+            if recorded is not None and \
+                    hashlib.sha256(text.encode("utf-8")).hexdigest() != recorded:
+                raise TokenizerError(f"{path}: does not match the sha256 recorded in "
+                                     f"{d / 'manifest.json'} (the file was altered or "
+                                     "damaged); rebuild with `zili data build`")
+            return cls.from_text(text, str(path))
     raise FileNotFoundError(f"no {BPE_FILE} or {CHAR_FILE} in {d}; "
                             "build the folder with `zili data build SRC --out DIR`")
 
