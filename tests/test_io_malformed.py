@@ -196,3 +196,24 @@ def test_old_format_1_checkpoints_still_load_and_verify(tmp_path: Path) -> None:
     path.write_bytes(data)
     with pytest.raises(CheckpointError, match="checksum mismatch"):
         zili.load(path)
+
+
+def test_loading_a_pickle_never_runs_its_code(tmp_path: Path) -> None:
+    # a PyTorch .pt file is a pickle: unpickling it would run the payload's __reduce__
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(2), "evil": Payload()}, path)
+    for load in (zili.load, zili.io.load_metadata):
+        with pytest.raises(CheckpointError, match=str(path)):
+            load(path)
+    assert not marker.exists()
+    path.write_bytes(b"\x80\x04\x95" + bytes(40))  # a bare pickle stream
+    with pytest.raises(CheckpointError, match=str(path)):
+        zili.load(path)

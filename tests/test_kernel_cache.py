@@ -171,16 +171,19 @@ def test_cpu_failed_link_on_full_disk_reports_no_space(tmp_path: Path, monkeypat
     # a compiler whose linker runs out of space: it prints ld's message, removes its output
     # and fails (the old code then died on a FileNotFoundError for the missing temp file)
     fake = tmp_path / "fakecc"
-    fake.write_text("#!/bin/sh\necho '/usr/bin/ld: final link failed: No space left on "
-                    "device' >&2\nexit 1\n")
+    fake.write_text("#!/bin/sh\n"
+                    'while [ $# -gt 0 ]; do [ "$1" = -o ] && rm -f "$2"; shift; done\n'
+                    "echo '/usr/bin/ld: final link failed: No space left on device' >&2\n"
+                    "exit 1\n")
     fake.chmod(0o755)
     from zili.devices.cpu import CPUDevice
 
     monkeypatch.setenv("ZILI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", str(fake))
     device = CPUDevice()
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(OSError, match="No space left on device") as info:
         device.compile("k_full", "int k_full(void) { return 0; }", [])
+    assert info.value.errno == errno.ENOSPC
     left = os.listdir(tmp_path / "cache" / "cpu")
     assert not [f for f in left if f.endswith((".so", ".tmp"))]
 
@@ -200,3 +203,17 @@ def test_cpu_device_uses_the_guarded_cache(tmp_path: Path, monkeypatch) -> None:
     got = (zili.tensor(a, device="cpu") * 3 + 1).exp().numpy()
     want = (zili.tensor(a, device="numpy") * 3 + 1).exp().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_no_space_is_reported_even_when_the_build_cleanup_fails_after_it(tmp_path: Path
+                                                                        ) -> None:
+    cache = KernelCache("dev", tmp_path / "cache")
+
+    def build() -> bytes:  # a device whose cleanup unlinks an output the linker removed
+        try:
+            raise RuntimeError("ld: final link failed: No space left on device")
+        finally:
+            os.unlink(tmp_path / "already-removed.so")
+    with pytest.raises(OSError, match="No space left on device") as info:
+        cache.load("k.so", build, _answer)
+    assert info.value.errno == errno.ENOSPC

@@ -89,10 +89,18 @@ def _no_space(folder: Path, what: str, cause: BaseException) -> OSError:
 
 
 def _disk_full(folder: Path, cause: BaseException) -> bool:
-    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    if "No space left on device" in str(cause):
-        return True
+    # walk the chain: a build's cleanup (unlinking an output the failed linker already
+    # removed) can raise FileNotFoundError while the compiler's "No space" error is its
+    # context
+    seen: BaseException | None = cause
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
     try:
         return shutil.disk_usage(folder).free < _LOW_SPACE
     except OSError:
