@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(train, steps=None, batch_size=16, out=None)
     from zili.cli.train_cmd import cmd_train
     train.set_defaults(func=cmd_train)
+    from zili.cli.train_lora import add_lora_options
+    add_lora_options(train)
 
     from zili.cli.generate import add_generate_parser
     add_generate_parser(sub)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import zili.distributed as dist
+from zili.cli.train_lora import cmd_train_lora
 from zili.data.sources import DataSource
 from zili.models.gpt import GPTConfig
 from zili.train import (
@@ -103,6 +104,8 @@ def finish(run: Run, source: DataSource, eval_batches: int | None,
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``zili train``: train (or resume) and save OUT/ckpt.safetensors."""
+    if getattr(args, "model", None):  # --model DIR --lora R: fine-tune a loaded model
+        return cmd_train_lora(args)
     try:
         run, source = prepare_run(args)
         if run.step >= run.settings.steps and run.rank == 0:

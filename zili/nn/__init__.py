@@ -45,6 +45,7 @@ from zili.nn.layers import (
     Softmax,
     Tanh,
 )
+from zili.nn.lora import LoRALinear
 from zili.nn.module import Module, Parameter
 from zili.nn.norm_layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
 
@@ -54,6 +55,7 @@ __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Adapt
            "ConvTranspose2d", "ConvTranspose3d", "Flatten", "Fold", "GroupNorm", "MaxPool1d",
            "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Unflatten", "Unfold", "Upsample",
            "GELU", "CausalSelfAttention", "Dropout", "Embedding", "Identity", "LayerNorm",
-           "Linear", "LogSoftmax", "Module", "ModuleDict", "ModuleList", "Parameter", "RMSNorm",
+           "Linear", "LoRALinear", "LogSoftmax", "Module", "ModuleDict", "ModuleList",
+           "Parameter", "RMSNorm",
            "ReLU", "SiLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
            "utils"]
