@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -57,11 +58,61 @@ def worker(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - start
     box = np.array([(ddp.comm_wait_seconds - waited) / elapsed])
     dist.group().all_reduce(box, dist.ReduceOp.MAX).wait()
+    alpha, beta = link_speed() if world > 1 else (None, None)
     if rank == 0:
         tokens = world * args.batch_size * CONFIG.block_size * args.steps
         print(json.dumps({"ranks": world, "tokens_per_s": tokens / elapsed,
                           "s_per_step": elapsed / args.steps, "wait_share": float(box[0]),
-                          "buckets": len(ddp._buckets)}), flush=True)
+                          "buckets": len(ddp._buckets), "alpha": alpha, "beta": beta}),
+              flush=True)
+
+
+def link_speed() -> tuple[float, float]:
+    """(latency s, bandwidth bytes/s) of an all-reduce between the ranks: the time of an
+    8-byte one, and 16 MiB over the time of a 16 MiB one less the latency."""
+    small, big = np.zeros(1), np.zeros(1 << 22, dtype=np.float32)
+    times = []
+    for array, reps in ((small, 50), (big, 5)):
+        dist.group().all_reduce(array, dist.ReduceOp.SUM).wait()
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(reps):
+            dist.group().all_reduce(array, dist.ReduceOp.SUM).wait()
+        times.append((time.perf_counter() - start) / reps)
+    return times[0], big.nbytes / max(times[1] - times[0], 1e-9)
+
+
+def flops_per_token(c: GPTConfig) -> float:
+    """Training FLOPs per token: 6 per parameter (forward 2, backward 4) plus attention's
+    12 * layers * context * width (the usual estimate)."""
+    return 6 * parameter_count(c) + 12 * c.n_layer * c.block_size * c.n_embd
+
+
+def parameter_count(c: GPTConfig) -> int:
+    """Parameters of a GPT of config ``c`` (what each step all-reduces): embeddings (the
+    output layer shares the token embedding), 12 d^2 + 13 d per block, the final norm."""
+    d = c.n_embd
+    return c.vocab_size * d + c.block_size * d + c.n_layer * (12 * d * d + 13 * d) + 2 * d
+
+
+def cost_table(name: str, config: GPTConfig, tokens_per_rank: int, flops: float,
+               alpha: float, beta: float, label: str) -> None:
+    """Print ring and tree all-reduce time per step against compute, 2 to 1,024 ranks."""
+    size = 4 * parameter_count(config)
+    compute = tokens_per_rank * flops_per_token(config) / flops
+    print(f"\n{name}: {size / 1e6:,.1f} MB of float32 gradients per step; compute "
+          f"{compute:.3f} s/step per rank ({tokens_per_rank} tokens at {flops / 1e9:.2f} "
+          f"GFLOP/s); network {label}: latency {alpha * 1e6:,.0f} us, {beta / 1e9:.2f} GB/s")
+    print(f"{'ranks':>6} {'ring s':>9} {'tree s':>9} {'ring eff.':>9} {'tree eff.':>9} "
+          f"{'ring eff. overlapped':>21}")
+    n = 2
+    while n <= 1024:
+        ring = 2 * (n - 1) * alpha + 2 * (n - 1) / n * size / beta
+        steps = math.ceil(math.log2(n))
+        tree = 2 * steps * (alpha + size / beta)
+        print(f"{n:>6} {ring:>9.4f} {tree:>9.4f} {compute / (compute + ring):>9.1%} "
+              f"{compute / (compute + tree):>9.1%} {compute / max(compute, ring):>21.1%}")
+        n *= 2
 
 
 def launch(n: int, args: argparse.Namespace) -> dict:
@@ -112,6 +163,15 @@ def main() -> None:
         print(f"{r['ranks']:>5} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} "
               f"{speedup:>8.2f}x {speedup / r['ranks']:>9.0%} {r['wait_share']:>9.0%} "
               f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}")
+    flops = rows[0]["tokens_per_s"] / rows[0]["ranks"] * flops_per_token(CONFIG)
+    links = [(r["alpha"], r["beta"], "measured here (2 ranks, shared memory, busy machine)")
+             for r in rows if r.get("alpha")]
+    links.append((2e-6, 12e9, "assumed 100 Gb/s InfiniBand"))
+    gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
+    for alpha, beta, label in links:
+        cost_table("demo GPT", CONFIG, args.batch_size * CONFIG.block_size, flops, alpha,
+                   beta, label)
+        cost_table("GPT-2 small", gpt2, 8 * gpt2.block_size, flops, alpha, beta, label)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,13 @@ def _params(path: Path) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in zili.load(str(path))["model"].items()}
 
 
+def test_collectives_match_numpy_on_two_ranks(device: str) -> None:
+    proc = _launch(2, str(ROOT / "tests" / "dist_collectives_worker.py"), device)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert out.count("collectives ok on rank") == 2, out
+
+
 @pytest.mark.parametrize("device", ["cpu"])
 def test_two_ranks_of_batch_b_equal_one_rank_of_batch_2b(tmp_path: Path, device: str) -> None:
     proc = _launch(2, str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path / "two"), device)

@@ -135,8 +135,11 @@ def host_array(t: Tensor, what: str) -> np.ndarray | None:
     """The NumPy array that shares ``t``'s memory (a host device, contiguous), or None
     when the tensor lives elsewhere.
 
+    A tensor made by ``zeros``/``ones``/``full`` (one value broadcast, stride 0) first gets
+    a buffer of its own.
+
     Raises:
-        ValueError: a non-contiguous tensor (collectives write whole buffers).
+        ValueError: a non-contiguous view (collectives write whole buffers).
         TypeError: a dtype the backend cannot reduce.
     """
     if not isinstance(t, Tensor):
@@ -146,6 +149,11 @@ def host_array(t: Tensor, what: str) -> np.ndarray | None:
         raise TypeError(f"{what}: dtype {t.dtype.name} is not supported by the "
                         f"{backend.name} backend (supported: {', '.join(backend.dtypes)}); "
                         "cast with .to(zili.float32) first")
+    if not t._view.contiguous and _is_filled_constant(t):
+        # zeros()/ones()/full() are one value broadcast over the shape (stride 0), not memory
+        # of their own: give the tensor a real buffer, as PyTorch's factories have.
+        contiguous = t.detach().contiguous()
+        t.buffer, t._view = contiguous.buffer, contiguous._view
     if not t._view.contiguous:
         raise ValueError(f"{what}: the tensor of shape {t.shape} is a non-contiguous view; "
                          "call .contiguous() first")
@@ -153,6 +161,12 @@ def host_array(t: Tensor, what: str) -> np.ndarray | None:
         start = t._view.offset
         return t.buffer[start:start + t.numel()].reshape(t.shape)
     return None
+
+
+def _is_filled_constant(t: Tensor) -> bool:
+    """True for a tensor that is one stored value broadcast over its shape (all strides 0)."""
+    view = t._view
+    return view.mask is None and all(st == 0 for st in view.strides)
 
 
 def _staged(t: Tensor, what: str) -> tuple[np.ndarray, Any]:

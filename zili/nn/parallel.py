@@ -67,7 +67,9 @@ class DistributedDataParallel(Module):
         params = [p for p in module.parameters() if p.requires_grad]
         with_buffers = list(module.buffers()) if broadcast_buffers else []
         for t in [*params, *with_buffers]:
-            dist.broadcast(t.data if isinstance(t, Tensor) else t, src=0)
+            if not t._view.contiguous:  # e.g. a sliced buffer: give it memory of its own
+                t.data = t.detach().contiguous()
+            dist.broadcast(t, src=0)  # in place, in t's own buffer
         self._buckets = self._make_buckets(params, bucket_cap_mb)
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._launched: list[_Bucket] = []
