@@ -198,22 +198,31 @@ def test_old_format_1_checkpoints_still_load_and_verify(tmp_path: Path) -> None:
         zili.load(path)
 
 
+class _Payload:
+    """Unpickling this would create the file ``marker`` (what a hostile .pt file does)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
 def test_loading_a_pickle_never_runs_its_code(tmp_path: Path) -> None:
-    # a PyTorch .pt file is a pickle: unpickling it would run the payload's __reduce__
-    import torch
+    import pickle
+    import zipfile
 
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    path = tmp_path / "model.pt"
-    torch.save({"w": torch.ones(2), "evil": Payload()}, path)
-    for load in (zili.load, zili.io.load_metadata):
-        with pytest.raises(CheckpointError, match=str(path)):
-            load(path)
+    stream = pickle.dumps({"w": [1.0, 2.0], "evil": _Payload(marker)})
+    raw = tmp_path / "model.pkl"
+    raw.write_bytes(stream)
+    pt = tmp_path / "model.pt"  # PyTorch's layout: a zip holding data.pkl
+    with zipfile.ZipFile(pt, "w") as z:
+        z.writestr("archive/data.pkl", stream)
+    for path in (raw, pt):
+        for load in (zili.load, zili.io.load_metadata):
+            with pytest.raises(CheckpointError, match=str(path)):
+                load(path)
     assert not marker.exists()
-    path.write_bytes(b"\x80\x04\x95" + bytes(40))  # a bare pickle stream
-    with pytest.raises(CheckpointError, match=str(path)):
-        zili.load(path)
+    pickle.loads(stream)  # the oracle: unpickling it does run the payload
+    assert marker.exists()
