@@ -64,6 +64,25 @@ def _parse(text: str, name: str, max_depth: int = 24) -> Any:
         raise TokenizerError(f"{name}: not a tokenizer file ({e})") from None
 
 
+def check_tokenizer_json(text: str, name: str) -> dict[str, Any]:
+    """Parse the text of a tokenizer.json (any origin: a build, a checkpoint, a downloaded
+    model) and refuse it before the ``tokenizers`` library sees it if it is malformed or
+    carries a regex that could backtrack exponentially; returns the parsed JSON.
+
+    Raises:
+        TokenizerError: naming ``name`` and the problem.
+    """
+    data = _parse(text, name)
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise TokenizerError(f"{name}: not a tokenizer.json (no model object)")
+    for pattern in find_regexes(data):
+        why = backtracking_risk(pattern)
+        if why is not None:
+            raise TokenizerError(f"{name}: refusing regex {pattern[:60]!r}: {why}, so "
+                                 "encoding could take time exponential in the text length")
+    return data
+
+
 class Tokenizer(Protocol):
     """What the training CLI relies on; both kinds below provide it."""
 
@@ -124,14 +143,7 @@ class BPETokenizer:
         Raises:
             TokenizerError: as :meth:`load`.
         """
-        data = _parse(text, name)
-        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-            raise TokenizerError(f"{name}: not a tokenizer.json (no model object)")
-        for pattern in find_regexes(data):
-            why = backtracking_risk(pattern)
-            if why is not None:
-                raise TokenizerError(f"{name}: refusing regex {pattern[:60]!r}: {why}, so "
-                                     "encoding could take time exponential in the text length")
+        check_tokenizer_json(text, name)
         tk = _tokenizers()
         try:
             tok = tk.Tokenizer.from_str(text)
