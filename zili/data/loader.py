@@ -74,13 +74,17 @@ class ShardLoader:
                 "or more data"
             )
 
-    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (x, y), int64 arrays of shape (batch_size, context); y is x shifted by one."""
+    def next_batch(self, rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return (x, y), int64 arrays of shape (batch_size, context); y is x shifted by one.
+        ``rows`` reads only those rows of the batch (a data-parallel rank's share): the
+        stream is the same, the other windows are not read."""
         rng = np.random.default_rng([self.seed, self.step])
         self.step += 1
         picks = rng.integers(0, self._cum[-1], size=self.batch_size)
-        x = np.empty((self.batch_size, self.context), dtype=np.int64)
-        y = np.empty((self.batch_size, self.context), dtype=np.int64)
+        if rows is not None:
+            picks = picks[rows]
+        x = np.empty((len(picks), self.context), dtype=np.int64)
+        y = np.empty((len(picks), self.context), dtype=np.int64)
         for row, p in enumerate(picks.tolist()):
             k = bisect.bisect_right(self._cum, p)
             off = p - (self._cum[k - 1] if k else 0)
@@ -150,11 +154,14 @@ class ArrayLoader:
         self.seed, self.position = seed, 0
         self.num_tokens = len(tokens)
 
-    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """The next (x, y) pair, int64 arrays of shape (batch_size, context)."""
+    def next_batch(self, rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The next (x, y) pair, int64 arrays of shape (batch_size, context); ``rows`` reads
+        only those rows (a data-parallel rank's share of the same stream)."""
         rng = np.random.default_rng([self.seed, self.position])
         self.position += 1
         starts = rng.integers(0, len(self.tokens) - self.context - 1, size=self.batch_size)
+        if rows is not None:
+            starts = starts[rows]
         rows = starts[:, None] + np.arange(self.context + 1)[None, :]
         window = self.tokens[rows]
         return window[:, :-1], window[:, 1:]

@@ -15,7 +15,8 @@ import numpy as np
 
 class RankBatches:
     """Rank ``rank``'s rows of the global batches of ``loader`` (built with the global
-    batch size), with the loader's ``next_batch``/``state_dict``/``load_state_dict``.
+    batch size; its ``next_batch(rows=...)`` reads only the rows asked for), with the
+    loader's ``next_batch``/``state_dict``/``load_state_dict``.
 
     Raises:
         ValueError: the loader's batch size is not ``world_size`` times a whole number.
@@ -30,9 +31,8 @@ class RankBatches:
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         """This rank's (x, y) rows of the next global batch."""
-        x, y = self.loader.next_batch()
         rows = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        return x[rows], y[rows]
+        return self.loader.next_batch(rows=rows)  # reads this rank's windows only
 
     def state_dict(self) -> dict[str, Any]:
         """The global stream's position (the same on every rank)."""
