@@ -5,12 +5,13 @@
     machine's peak (cores x FMA lanes x 2 FMA pipes x 2 flops x clock) stated;
 (b) fused elementwise work and row/column reductions in GB/s (bytes each must read and
     write once) beside a plain copy of the same bytes;
-(c) attention forward + backward (causal) against PyTorch's scaled_dot_product_attention.
+(c) attention forward + backward (causal) against PyTorch's scaled_dot_product_attention;
+(d) conv2d forward + backward at ResNet shapes, batch 32, against PyTorch CPU.
 
 Frameworks take turns call by call and each row reports the median, so load changes on a
 shared machine hit all of them; the load average is printed before and after. Usage:
 
-    python bench/ops.py [--tokens 2048] [--repeat 7] [--only matmul,bandwidth,attention]
+    python bench/ops.py [--tokens 2048] [--repeat 7] [--only matmul,bandwidth,attention,conv]
 """
 
 from __future__ import annotations
@@ -163,17 +164,52 @@ def attention(tokens: int, repeat: int) -> None:
           f"{seconds[2] / seconds[0]:>14.2f}x")
 
 
+# ResNet-style 3x3 convolutions at batch 32: (channels in, out, spatial, stride).
+CONVOLUTIONS = [("stage 3 block", 256, 256, 14, 1), ("stage 2 -> 3 down", 128, 256, 28, 2)]
+
+
+def convolution(tokens: int, repeat: int) -> None:
+    """Table (d): conv2d forward + backward (input, weight and bias gradients), zili's cpu
+    device (im2col as a window view + one matrix product) beside PyTorch CPU, batch 32."""
+    del tokens  # the shapes are ResNet's, not the GPT's
+    rng = np.random.default_rng(3)
+    print("\n(d) conv2d 3x3 forward + backward, batch 32, float32, ms (eager)")
+    print(f"{'layer':>18} {'(N, C, H, W) -> out':>28} {'zili cpu':>9} {'PyTorch':>8} "
+          f"{'zili/torch speed':>17}")
+    for name, cin, cout, size, stride in CONVOLUTIONS:
+        x = rng.standard_normal((32, cin, size, size)).astype(np.float32)
+        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(cin * 9)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        zx, zw, zb = (zili.tensor(a, device="cpu", requires_grad=True) for a in (x, w, b))
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+        out = size // stride
+        grad = rng.standard_normal((32, cout, out, out)).astype(np.float32)
+        zg, tg = zili.tensor(grad, device="cpu"), torch.from_numpy(grad)
+
+        def zili_step() -> None:
+            F.conv2d(zx, zw, zb, stride=stride, padding=1).backward(zg)  # noqa: B023
+            zili.get_device("cpu").synchronize()
+
+        def torch_step() -> None:
+            torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=1).backward(tg)  # noqa: B023
+
+        zs, ts = race([zili_step, torch_step], repeat)
+        shape = f"({32}, {cin}, {size}, {size}) -> {cout}"
+        print(f"{name:>18} {shape:>28} {zs * 1e3:>9.1f} {ts * 1e3:>8.1f} {ts / zs:>16.2f}x")
+
+
 def main() -> None:
     """Run the chosen tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=2048, help="batch x context (16 x 128)")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--only", default="matmul,bandwidth,attention")
+    parser.add_argument("--only", default="matmul,bandwidth,attention,conv")
     args = parser.parse_args()
     torch.set_num_threads(cores())
     print(f"machine: {cpu_name()}, {cores()} cores; torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), numpy {np.__version__}; load before {load()}")
-    tables = {"matmul": matmuls, "bandwidth": bandwidth, "attention": attention}
+    tables = {"matmul": matmuls, "bandwidth": bandwidth, "attention": attention,
+              "conv": convolution}
     for name in args.only.split(","):
         tables[name](args.tokens, args.repeat)
     print(f"\nload after {load()}")

@@ -12,7 +12,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from zili import dtype as dtypes
-from zili.nn.conv import (  # noqa: F401 (re-exported: torch.nn.functional's names)
+from zili.nn.activations import (  # noqa: F401 (re-exported: torch.nn.functional's names)
+    celu,
+    elu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    rrelu,
+    selu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from zili.nn.conv import (  # noqa: F401
     conv1d,
     conv2d,
     conv3d,
@@ -21,6 +42,17 @@ from zili.nn.conv import (  # noqa: F401 (re-exported: torch.nn.functional's nam
     conv_transpose3d,
     fold,
     unfold,
+)
+from zili.nn.losses import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_similarity,
+    embedding_bag,
+    huber_loss,
+    kl_div,
+    normalize,
+    pairwise_distance,
+    smooth_l1_loss,
 )
 from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
 from zili.nn.pooling import (  # noqa: F401
@@ -190,7 +222,7 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
     return input.tanh()
 
 
-def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002, F811
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
     (input,) = full_precision(input)  # noqa: A001 (autocast: float32)
     scaled = input * beta
@@ -351,14 +383,6 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     """Mean (or sum, or elementwise) absolute difference."""
     input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     return _reduce((input - target).abs(), reduction, "l1_loss")
-
-
-def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
-                                     reduction: str = "mean") -> Tensor:
-    """-(y log sigmoid(x) + (1-y) log(1 - sigmoid(x))), computed stably from logits."""
-    input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
-    loss = input.relu() - input * target + ((-input.abs()).exp() + 1.0).log()
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 # --- randomness and attention ---------------------------------------------------------------

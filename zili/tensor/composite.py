@@ -22,6 +22,8 @@ class CompositeOps:
 
     def softmax(self: Tensor, dim: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim``, shifted by the maximum for stability."""
+        if self.numel() == 0:  # nothing to normalise (an empty axis has no maximum)
+            return self * 1
         (x,) = full_precision(self)  # autocast: softmax in float32
         shifted = x - x.detach().amax(dim, keepdim=True)
         e = shifted.exp()
@@ -29,6 +31,8 @@ class CompositeOps:
 
     def log_softmax(self: Tensor, dim: int = -1) -> Tensor:
         """log(softmax(x)) along ``dim``, computed stably."""
+        if self.numel() == 0:
+            return self * 1
         (x,) = full_precision(self)  # autocast: log-softmax in float32
         shifted = x - x.detach().amax(dim, keepdim=True)
         return shifted - shifted.exp().sum(dim, keepdim=True).log()

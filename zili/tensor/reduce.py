@@ -78,8 +78,9 @@ class ReduceOps:
     def amax(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Maximum over ``dim`` (ties share the gradient)."""
         axes = self._axes(dim)
-        if self.numel() == 0:
-            raise RuntimeError(f"amax: cannot reduce an empty tensor of shape {self.shape}")
+        if any(self.shape[a] == 0 for a in axes):  # PyTorch: no identity for max
+            raise RuntimeError(f"amax: cannot reduce an empty axis of a tensor of shape "
+                               f"{self.shape}; give dim= over non-empty axes")
         if not axes:
             return self
         return _drop(F.Amax.apply(self, axes=axes), axes, keepdim)

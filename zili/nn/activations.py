@@ -1,0 +1,147 @@
+"""The activations of ``torch.nn.functional`` beyond relu/gelu/silu/sigmoid/tanh/softplus,
+each a short composition of tensor operations (gradients come from the primitives; at the
+kinks they follow PyTorch's choice of one-sided derivative)."""
+
+from __future__ import annotations
+
+from zili.errors import ShapeError
+from zili.tensor import Tensor, rand
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _expm1(x: Tensor) -> Tensor:
+    """exp(x) - 1 (as exp then subtract; fine away from tiny |x|, where ELU's branch is x)."""
+    return x.exp() - 1.0
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """clamp(x, min_val, max_val) with gradient 1 strictly inside, 0 outside (as PyTorch)."""
+    inside = (input > min_val) & (input < max_val)
+    return inside.where(input, (input <= min_val).where(min_val, max_val).to(input.dtype))
+
+
+def relu6(input: Tensor) -> Tensor:  # noqa: A002
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """relu6(x + 3) / 6."""
+    return hardtanh(input + 3.0, 0.0, 6.0) * (1.0 / 6.0)
+
+
+def hardswish(input: Tensor) -> Tensor:  # noqa: A002
+    """x * relu6(x + 3) / 6; PyTorch's gradient at x = +-3 takes the inner branch."""
+    inner = input * (input + 3.0) * (1.0 / 6.0)
+    return (input <= -3.0).where(0.0, (input >= 3.0).where(input, inner))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """x for x > 0, negative_slope * x otherwise."""
+    return (input > 0).where(input, input * negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    negative = (input > 0).where(0.0, input)  # no exp overflow on the unused branch
+    return (input > 0).where(input, _expm1(negative) * alpha)
+
+
+def selu(input: Tensor) -> Tensor:  # noqa: A002
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    return elu(input, SELU_ALPHA) * SELU_SCALE
+
+
+def celu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    negative = (input > 0).where(0.0, input)
+    return (input > 0).where(input, _expm1(negative * (1.0 / alpha)) * alpha)
+
+
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for large |x|."""
+    negative = input < 0
+    # -|x| written as a select so that the derivative at 0 is PyTorch's 1/2
+    return negative.where(input, 0.0) - (negative.where(input, -input).exp() + 1.0).log()
+
+
+def softsign(input: Tensor) -> Tensor:  # noqa: A002
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1.0)
+
+
+def mish(input: Tensor) -> Tensor:  # noqa: A002
+    """x * tanh(softplus(x))."""
+    soft = input.relu() + ((-input.abs()).exp() + 1.0).log()  # softplus, stable
+    return input * (input > 20.0).where(input, soft).tanh()
+
+
+def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    return (input > lambd).where(input - lambd, (input < -lambd).where(input + lambd, 0.0))
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x where |x| > lambd, else 0."""
+    return ((input > lambd) | (input < -lambd)).where(input, 0.0)
+
+
+def threshold(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
+    """x where x > threshold, else ``value``."""
+    return (input > threshold).where(input, value)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    """a * sigmoid(b) for the two halves a, b of ``dim``.
+
+    Raises:
+        ShapeError: if the axis has an odd size.
+    """
+    size = input.shape[input._axis(dim)]
+    if size % 2:
+        raise ShapeError(f"glu: halving dimension {dim} needs an even size, got shape "
+                         f"{input.shape}")
+    a, b = input.split(size // 2, dim)
+    return a * b.sigmoid()
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+    """x for x > 0, weight * x otherwise; ``weight`` has 1 or C (axis 1) entries.
+
+    Raises:
+        ShapeError: if weight has neither 1 nor C entries.
+    """
+    if weight.numel() != 1:
+        channels = input.shape[1] if input.ndim > 1 else input.shape[0]
+        if weight.numel() != channels:
+            raise ShapeError(f"prelu: weight of {weight.numel()} entries does not match "
+                             f"{channels} channels of input shape {input.shape}")
+        if input.ndim > 1:
+            weight = weight.reshape((1, channels) + (1,) * (input.ndim - 2))
+    elif input.ndim:
+        weight = weight.reshape((1,) * input.ndim)
+    else:
+        weight = weight.reshape(())
+    return (input > 0).where(input, input * weight)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
+          training: bool = False) -> Tensor:
+    """Randomised leaky ReLU; in evaluation the slope is (lower + upper) / 2. Training draws
+    a slope per element from zili's generator."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    slope = rand(input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
+    return (input >= 0).where(input, input * slope)
+
+
+def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    """softmax(-x) along ``dim``."""
+    return (-input).softmax(dim)

@@ -1,0 +1,203 @@
+"""Losses and distances of ``torch.nn.functional`` beyond cross-entropy/nll/mse/l1:
+binary cross-entropy (on probabilities and on logits, with weights), smooth L1, Huber,
+KL divergence, cosine similarity, pairwise distance, normalize and embedding_bag; each a
+composition of tensor operations with PyTorch's semantics and reductions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zili import dtype as dtypes
+from zili.errors import ShapeError
+from zili.tensor import Tensor, tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_loss(loss: Tensor, reduction: str, op: str) -> Tensor:
+    """Apply PyTorch's ``reduction`` ('mean', 'sum' or 'none') to an elementwise loss.
+
+    Raises:
+        ValueError: for another reduction.
+    """
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _same_shape(input: Tensor, target: Tensor, op: str) -> None:  # noqa: A002
+    if input.shape != target.shape:
+        raise ShapeError(f"{op}: target of shape {target.shape} must match input shape "
+                         f"{input.shape}")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
+                         weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) on probabilities ``input``, the logs clamped at -100
+    as PyTorch does.
+
+    Raises:
+        ShapeError: if target's shape differs from input's.
+    """
+    _same_shape(input, target, "binary_cross_entropy")
+    log_p = input.log().clamp(min=-100.0)
+    log_q = (1.0 - input).log().clamp(min=-100.0)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(input), computed stably from logits, with PyTorch's
+    ``weight`` and ``pos_weight`` (weighting the positive term).
+
+    Raises:
+        ShapeError: if target's shape differs from input's.
+    """
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    # log(1 + exp(-|x|)) + max(-x, 0) = -log sigmoid(x); -log(1 - sigmoid(x)) = that + x
+    soft = ((-input.abs()).exp() + 1.0).log() + (-input).relu()
+    if pos_weight is None:
+        loss = (1.0 - target) * input + soft
+    else:
+        scale = (pos_weight - 1.0) * target + 1.0
+        loss = (1.0 - target) * input + scale * soft
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
+    diff = (input - target).abs()
+    if beta == 0.0:
+        return reduce_loss(diff, reduction, "smooth_l1_loss")
+    loss = (diff < beta).where(diff * diff * (0.5 / beta), diff - 0.5 * beta)
+    return reduce_loss(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
+    diff = (input - target).abs()
+    loss = (diff < delta).where(diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    return reduce_loss(loss, reduction, "huber_loss")
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+           log_target: bool = False) -> Tensor:
+    """Pointwise KL divergence target * (log target - input) with log-probabilities
+    ``input``; 'batchmean' divides the sum by the batch size, as PyTorch."""
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # 0 * log 0 = 0, as PyTorch's xlogy
+        safe = (target > 0).where(target, 1.0)
+        loss = (target > 0).where(target * safe.log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return reduce_loss(loss, reduction, "kl_div")
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1,  # noqa: A002
+              eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``."""
+    norm = vector_norm(input, p, dim, keepdim=True)
+    return input / norm.clamp(min=eps)
+
+
+def vector_norm(x: Tensor, p: float = 2.0, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The p-norm over ``dim`` (inf: max |x|; 0: count of nonzeros)."""
+    magnitude = x.abs()
+    if p == float("inf"):
+        return magnitude.amax(dim, keepdim)
+    if p == 0:
+        return (magnitude != 0).to(x.dtype).sum(dim, keepdim)
+    if p == 1:
+        return magnitude.sum(dim, keepdim)
+    total = (x * x).sum(dim, keepdim) if p == 2 else (magnitude ** p).sum(dim, keepdim)
+    # At a zero vector the root's derivative is infinite; PyTorch's norm gives the zero
+    # subgradient there, so take the root of 1 instead and select 0.
+    zero = total == 0
+    safe = zero.where(1.0, total)
+    root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
+    return zero.where(0.0, root)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """<x1, x2> / (max(||x1||, eps) * max(||x2||, eps)) along ``dim`` (broadcasting), as
+    PyTorch computes it."""
+    dot = (x1 * x2).sum(dim)
+    n1 = (x1 * x1).sum(dim).sqrt().clamp(min=eps)
+    n2 = (x2 * x2).sum(dim).sqrt().clamp(min=eps)
+    return dot / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last axis, as PyTorch."""
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,  # noqa: A002
+                  mode: str = "mean", per_sample_weights: Tensor | None = None,
+                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+    """Sums, means or maxima of bags of embedding rows, as ``torch.nn.functional.
+    embedding_bag``: a 2-D ``input`` is one bag per row; a 1-D one is cut into bags at
+    ``offsets``. Empty bags give zeros.
+
+    Raises:
+        ValueError: for an unknown mode, per-sample weights outside mode 'sum', or a 1-D
+            input without offsets.
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be sum, mean or max, got {mode!r}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError("embedding_bag: per_sample_weights need mode='sum'")
+    if input.ndim == 2:
+        bags, length = input.shape
+        flat = input.reshape(-1)
+        bag_of = [i // max(length, 1) for i in range(bags * length)]
+        count = bags
+    else:
+        if offsets is None:
+            raise ValueError("embedding_bag: a 1-D input needs offsets")
+        starts = [int(v) for v in offsets.tolist()]
+        total = input.shape[0]
+        if include_last_offset:
+            starts, end = starts[:-1], starts[-1]
+            total = min(total, end)
+        count = len(starts)
+        bounds = starts + [total]
+        bag_of = [b for b in range(count) for _ in range(bounds[b], bounds[b + 1])]
+        flat = input[:total] if total < input.shape[0] else input
+    rows = weight.index_select(0, flat.to(dtypes.int64))  # (L, D)
+    keep = None
+    if padding_idx is not None:
+        keep = flat != (padding_idx % weight.shape[0])
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[:rows.shape[0]].unsqueeze(-1)
+    one_hot = tensor([[1.0 if bag_of[i] == b else 0.0 for i in range(len(bag_of))]
+                      for b in range(count)], dtype=weight.dtype, device=weight.device) \
+        if bag_of else weight._scalar(0.0, weight.dtype, (count, 0))
+    if keep is not None:
+        one_hot = one_hot * keep.to(weight.dtype).unsqueeze(0)
+    if mode == "max":
+        member = one_hot.unsqueeze(-1) > 0  # (B, L, 1)
+        low = weight._scalar(float("-inf"), weight.dtype)
+        picked = member.where(rows.unsqueeze(0), low).amax(1) if rows.shape[0] else \
+            weight._scalar(0.0, weight.dtype, (count, weight.shape[1]))
+        return (one_hot.sum(1, keepdim=True) > 0).where(picked, 0.0)
+    total_rows = one_hot.matmul(rows)
+    if mode == "sum":
+        return total_rows
+    sizes = one_hot.sum(1, keepdim=True)
+    return total_rows / (sizes > 0).where(sizes, 1.0)
