@@ -151,7 +151,7 @@ def test_every_generated_kernel_compiles_with_nvrtc(kernels, arch):
             cuda_device.nvrtc_compile(name, source, arch, ("-G",))
         raise
     assert cubin[:4] == b"\x7fELF"  # a cubin is an ELF image
-    largest = sorted(kernels, key=lambda k: -len(k[1]))[:12]
+    largest = sorted(kernels, key=lambda k: -len(k[1]))[:6]
     assert cuda_device.nvrtc_compile("zili_largest", _one_unit(largest), arch)[:4] == b"\x7fELF"
 
 

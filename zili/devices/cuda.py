@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,12 +135,13 @@ def is_available() -> bool:
 
 
 class Program:
-    """A loaded kernel: CuPy's function handle and whether it can set the error flag."""
+    """A loaded kernel: CuPy's function handle, whether it can set the error flag, and the
+    cache key of its source."""
 
-    __slots__ = ("name", "fn", "checks", "path")
+    __slots__ = ("name", "fn", "checks", "key")
 
-    def __init__(self, name: str, fn: Any, checks: bool, path: Path):
-        self.name, self.fn, self.checks, self.path = name, fn, checks, path
+    def __init__(self, name: str, fn: Any, checks: bool, key: str):
+        self.name, self.fn, self.checks, self.key = name, fn, checks, key
 
 
 class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
@@ -165,7 +165,8 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.sms = cupy.cuda.runtime.getDeviceProperties(self.gpu.id)["multiProcessorCount"]
         self._err = cupy.zeros(1, np.int32)
-        self._loaded: dict[str, Program] = {}
+        self._loaded: dict[tuple[str, str], Program] = {}
+        self._modules: dict[str, Any] = {}
         self._capturing = False
 
     # --- memory ----------------------------------------------------------------------------
@@ -207,19 +208,21 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
         """
         digest = hashlib.sha256(f"{self.arch}\0{nvrtc_version()}\0{source}".encode())
         key = digest.hexdigest()[:32]
-        program = self._loaded.get(key)
+        program = self._loaded.get((key, name))  # one source may hold several kernels
         if program is not None:
             return program
-        cache = kernel_cache(self.name)
+        module = self._modules.get(key)
+        if module is None:
+            cache = kernel_cache(self.name)
 
-        def build() -> bytes:
-            cache.write_source(f"{name}_{key}.cu", source)
-            return nvrtc_compile(name, source, self.arch)
+            def build() -> bytes:
+                cache.write_source(f"{name}_{key}.cu", source)
+                return nvrtc_compile(name, source, self.arch)
 
-        path = cache.directory / f"{name}_{key}.cubin"
-        module = cache.load(path.name, build, lambda p: cupy.RawModule(path=str(p)))
-        program = Program(name, module.get_function(name), "err = 1" in source, path)
-        self._loaded[key] = program
+            module = self._modules[key] = cache.load(
+                f"{name}_{key}.cubin", build, lambda p: cupy.RawModule(path=str(p)))
+        program = Program(name, module.get_function(name), "err = 1" in source, key)
+        self._loaded[key, name] = program
         return program
 
     def grid(self) -> int:
