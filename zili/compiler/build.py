@@ -30,6 +30,12 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     returned: list[Any] = []
     _flatten(result, tensor_type, returned, [])
     plan.structure = result
+    # Memory from before the trace that the function wrote in place keeps its buffer: the
+    # final contents are copied back into it after every replay.
+    writeback: list[tuple[Node, Node]] = []
+    for storage, real, leaf in tracer.written.values():
+        writeback.append((leaf, storage.buffer))
+        storage.buffer = real
     escaping = [o for o in gc.get_objects()
                 if issubclass(type(o), tensor_type) and isinstance(o.buffer, Node)]
     escaping_ids = {id(t) for t in escaping}
@@ -41,7 +47,11 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     for t in escaping + returned:
         if all(r is not t.buffer for r in roots):
             roots.append(t.buffer)
-    device = (escaping or returned)[0].device if (escaping or returned) else None
+    escaping_nodes = {id(r) for r in roots}
+    for leaf, final in writeback:
+        roots += [n for n in (final, leaf) if all(r is not n for r in roots)]
+    device = (escaping or returned)[0].device if (escaping or returned) else \
+        (tracer.devices[0] if writeback else None)
     if device is None:
         return plan, result
     plan.device = device
@@ -57,7 +67,8 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
         plan.slots.setdefault(id(r), len(plan.slots))
     bufs: list[Any] = [None] * (len(plan.slots) + 1)
     _bind_leaves(plan, tracer, before, args, bufs)
-    escaping_nodes = {id(r) for r in roots}
+    plan.writeback = [(plan.slots[id(leaf)], plan.slots[id(final)], _numel(leaf.shape),
+                       leaf.dtype) for leaf, final in writeback]
     nodes = {id(n): n for step in plan.steps for n in step.nodes} | {id(r): r for r in roots}
     for key, slot in plan.slots.items():
         node = nodes[key]
@@ -120,10 +131,12 @@ def _alive(holder: Any) -> bool:
 def _bind_outputs(plan: Plan, before: dict, escaping: list, returned: list,
                   bufs: list) -> None:
     returned_ids = {id(t) for t in returned}
+    storages: dict[int, Any] = {}
     for t in escaping:
+        storages.setdefault(id(t._storage), t._storage)
         slot = plan.slots[id(t.buffer)]
-        if id(t) not in returned_ids:
-            plan.rebind.append((weakref.ref(t), slot))
+        if id(t) not in returned_ids and all(ref() is not t._storage for ref, _ in plan.rebind):
+            plan.rebind.append((weakref.ref(t._storage), slot))
     for refs in before.values():
         for ref, _ in refs:
             if isinstance(ref, tuple):
@@ -134,8 +147,8 @@ def _bind_outputs(plan: Plan, before: dict, escaping: list, returned: list,
                 plan.grads.append((ref, plan.slots[id(grad.buffer)], grad._view, grad.dtype))
     for t in returned:
         plan.results.append((plan.slots[id(t.buffer)], t._view, t.dtype))
-    for t in escaping:
-        t.buffer = bufs[plan.slots[id(t.buffer)]]
+    for storage in storages.values():
+        storage.buffer = bufs[plan.slots[id(storage.buffer)]]
 
 
 def _numel(shape: tuple[int, ...]) -> int:

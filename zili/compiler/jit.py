@@ -26,10 +26,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from zili.compiler import capture
 from zili.compiler.lower import Node
 from zili.compiler.runtime import CompiledExecution, Launchable, random_base
 from zili.compiler.schedule import Step
+from zili.devices.numpy import read
+from zili.dtype import bool_, int64
+from zili.ops import Op
 from zili.ops.view import View
 
 MAX_TRACES = 8
@@ -44,6 +49,8 @@ class Tracer:
         self.devices: list[Any] = []
         self.tensor_type: Any = None
         self.randoms: list[Node] = []
+        # id(storage) -> (storage, real buffer, its leaf): memory the function wrote in place
+        self.written: dict[int, tuple[Any, Any, Node]] = {}
 
     def leaf(self, buffer: Any, view: View, dtype: Any) -> Node:
         """The leaf node for a real buffer (one per buffer)."""
@@ -72,6 +79,46 @@ class Tracer:
             self.randoms.append(node)
         return tensor_type._make(node, View(shape), dtype, device)
 
+    def assign(self, target: Any, value: Any) -> None:
+        """Record an in-place write of ``value`` into ``target``'s memory.
+
+        The write is recorded as a value: the storage's buffer becomes a new node holding
+        the whole buffer after the write (the value itself when the target covers the
+        buffer; else a GATHER of the value at the written positions, selected by WHERE), so
+        every tensor sharing the storage reads the new contents from then on and the
+        scheduler needs no write-after-read ordering. Memory that existed before the trace
+        gets the final contents copied back at the end of every replay (``Plan.writeback``).
+        """
+        storage = target._storage
+        old = storage.buffer
+        dtype, device, tensor_type = target.dtype, target.device, type(target)
+        if not isinstance(old, Node):
+            leaf = self.leaf(old, target._view, dtype)
+            if id(old) not in self.constants:
+                self.written.setdefault(id(storage), (storage, old, leaf))
+            old = leaf
+        count = _numel(old.shape)
+        view = target._view
+        if view.contiguous and view.offset == 0 and view.numel == count:
+            flat = _flat(value, tensor_type, self)
+            new = self.record(Op.COPY, (count,), dtype, [flat], None, device, tensor_type)
+        else:
+            positions = read(np.arange(count, dtype=np.int64), view).reshape(-1)
+            hit = np.zeros(count, np.bool_)
+            hit[positions] = True
+            inverse = np.zeros(count, np.int64)
+            inverse[positions] = np.arange(positions.size, dtype=np.int64)
+            hit_t = tensor_type._make(device.from_numpy(hit), View((count,)), bool_, device)
+            inverse_t = tensor_type._make(device.from_numpy(inverse), View((count,)), int64,
+                                          device)
+            picked = self.record(Op.GATHER, (count,), dtype,
+                                 [_flat(value, tensor_type, self), inverse_t], 0, device,
+                                 tensor_type)
+            before = tensor_type._make(old, View((count,)), dtype, device)
+            new = self.record(Op.WHERE, (count,), dtype, [hit_t, picked, before], None, device,
+                              tensor_type)
+        storage.buffer = new.buffer
+
     def _watch(self, device: Any) -> None:
         # While tracing, buffers the device makes are constants of the trace, and reading a
         # traced value back to the host is an error (it cannot be replayed).
@@ -96,6 +143,17 @@ class Tracer:
         """Give the devices their own methods back."""
         for device in self.devices:
             del device.from_numpy, device.to_numpy
+
+
+def _flat(value: Any, tensor_type: Any, tracer: Tracer) -> Any:
+    """``value`` as a 1-D tensor over its node (a COPY first when no view can say it)."""
+    count = _numel(value.shape)
+    view = value._view.reshape((count,))
+    if view is None:
+        value = tracer.record(Op.COPY, value.shape, value.dtype, [value], None, value.device,
+                              tensor_type)
+        view = View((count,))
+    return value._share(view, None, value._vc)
 
 
 def _flatten(value: Any, tensor_type: Any, out: list, sig: list) -> None:
@@ -140,7 +198,9 @@ class Plan:
         self.consts: list[tuple[int, Any]] = []
         self.outs: list[tuple[int, Node]] = []  # escaping nodes: fresh buffer each call
         self.internal: list[tuple[int, Any]] = []  # reused between calls
-        self.rebind: list[tuple[Any, int]] = []  # (weakref tensor, slot)
+        self.rebind: list[tuple[Any, int]] = []  # (weakref storage, slot)
+        # (slot of memory from before the trace, slot of its contents after the call, count)
+        self.writeback: list[tuple[int, int, int, Any]] = []
         self.grads: list[tuple[Any, int, View, Any]] = []  # (weakref owner, slot, view, dtype)
         self.results: list[tuple[int, View, Any]] = []  # returned tensors
         self.structure: Any = None
@@ -265,9 +325,9 @@ def _replay(plan: Plan, tensors: list) -> Any:
             bufs[slot] = device.alloc(_numel(node.shape), node.dtype)
     run_steps(plan, bufs)
     for ref, slot in plan.rebind:
-        t = ref()
-        if t is not None:
-            t.buffer = bufs[slot]
+        storage = ref()
+        if storage is not None:
+            storage.buffer = bufs[slot]
     for ref, slot, view, dtype in plan.grads:
         owner = ref()
         if owner is not None:
@@ -281,7 +341,15 @@ def _make(buffer: Any, view: View, dtype: Any, device: Any) -> Any:
 
 
 def run_steps(plan: Plan, bufs: list) -> None:
-    """Launch every step of ``plan`` on the buffer table ``bufs``."""
+    """Launch every step of ``plan`` on the buffer table ``bufs``, then copy the final
+    contents of memory written in place back into it."""
+    _run_kernels(plan, bufs)
+    for target, source, count, dtype in plan.writeback:
+        view = View((count,))
+        plan.device.assign(bufs[target], view, dtype, (bufs[source], view, dtype))
+
+
+def _run_kernels(plan: Plan, bufs: list) -> None:
     device = plan.device
     for step in plan.steps:
         if step.kind == "matmul":

@@ -27,7 +27,7 @@ from zili.compiler.attention import FusedAttention
 from zili.compiler.gemm import Gemm
 from zili.devices.device import Device
 from zili.devices.kernel_cache import kernel_cache
-from zili.devices.numpy import read
+from zili.devices.numpy import host_view, read
 from zili.dtype import DType
 from zili.ops.view import View
 
@@ -93,6 +93,14 @@ class CPUDevice(Device):
     def to_numpy(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """Copy the elements ``view`` shows into a new C-contiguous array."""
         return np.array(read(buffer, view), copy=True, order="C")
+
+    def host_array(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray | None:
+        """The view's elements as an ndarray sharing ``buffer``'s memory (None if padded)."""
+        return host_view(buffer, view)
+
+    def adopt_numpy(self, flat: np.ndarray) -> np.ndarray:
+        """``flat`` itself: the cpu device's buffers are host NumPy arrays."""
+        return flat
 
     def alloc(self, count: int, dtype: DType) -> np.ndarray:
         """A new uninitialised flat buffer of ``count`` elements."""

@@ -57,6 +57,17 @@ class Device:
         """
         raise NotImplementedError
 
+    def host_array(self, buffer: Any, view: View, dtype: DType) -> np.ndarray | None:
+        """A NumPy array sharing memory with ``buffer`` through ``view`` (writes to either
+        are seen by the other), or None when the buffer is not host memory or the view is
+        padded. Host devices implement it; ``Tensor.numpy()`` copies when it gives None."""
+        return None
+
+    def adopt_numpy(self, flat: np.ndarray) -> Any | None:
+        """Use the 1-D C-contiguous host array ``flat`` itself as a buffer (no copy), or
+        None when the device's memory is not host memory (``zili.from_numpy`` then copies)."""
+        return None
+
     def synchronize(self) -> None:
         """Wait until all queued work on the device has finished (a no-op on the host)."""
 

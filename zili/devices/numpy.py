@@ -39,6 +39,15 @@ def read(buffer: np.ndarray, view: View) -> np.ndarray:
                       strides=tuple(s * size for s in view.strides))
 
 
+def host_view(buffer: np.ndarray, view: View) -> np.ndarray | None:
+    """``read`` for views that need no copy (no mask): an ndarray over ``buffer``'s memory."""
+    if view.mask is not None:
+        return None
+    if view.numel == 0:
+        return buffer[:0].reshape(view.shape)
+    return read(buffer, view)
+
+
 def counter_uniform(seed: int, counter: int, count: int, dtype: DType) -> np.ndarray:
     """``count`` uniform numbers in [0, 1) from a counter-based hash of (seed, counter + i).
 
@@ -85,6 +94,14 @@ class NumpyDevice(Device):
     def to_numpy(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """Copy the elements ``view`` shows into a new C-contiguous array."""
         return np.array(read(buffer, view), copy=True, order="C")
+
+    def host_array(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray | None:
+        """The view's elements as an ndarray sharing ``buffer``'s memory (None if padded)."""
+        return host_view(buffer, view)
+
+    def adopt_numpy(self, flat: np.ndarray) -> np.ndarray:
+        """``flat`` itself: host memory is this device's memory."""
+        return flat
 
     def assign(self, buffer: np.ndarray, view: View, dtype: DType, value: Operand) -> None:
         """Write ``value`` into ``buffer`` through ``view`` by strided NumPy assignment

@@ -20,8 +20,9 @@ from zili.tensor import Tensor, no_grad
 class Parameter(Tensor):
     """A Tensor that a Module registers as trainable state (``requires_grad=True`` by default).
 
-    ``Parameter(data)`` shares ``data``'s buffer (zili's in-place ops rebind rather than
-    write, so sharing is safe). Operations on a Parameter return plain Tensors.
+    ``Parameter(data)`` shares ``data``'s storage and version counter, as in PyTorch: an
+    in-place update of one is seen by the other. Operations on a Parameter return plain
+    Tensors.
     """
 
     __slots__ = ()
@@ -36,8 +37,9 @@ class Parameter(Tensor):
             raise RuntimeError(f"Parameter: only floating-point tensors can require "
                                f"gradients, got {data.dtype.name}; pass requires_grad=False")
         self = Tensor.__new__(cls)
-        self.buffer, self._view, self.dtype, self.device = data.buffer, data._view, data.dtype, \
-            data.device
+        self._storage, self._vc, self._base = data._storage, data._vc, None
+        self._generation = data._storage.generation
+        self._view, self.dtype, self.device = data._view, data.dtype, data.device
         self.grad, self._ctx, self._retains_grad = None, None, False
         self.requires_grad = requires_grad
         return self
@@ -50,9 +52,9 @@ class Parameter(Tensor):
 
 
 def _rebind(t: Tensor, value: Tensor) -> None:
-    """Point ``t`` (a Parameter or buffer) at ``value``'s data, keeping its identity so that
-    optimizers holding ``t`` keep working."""
-    t.buffer, t._view, t.dtype, t.device = value.buffer, value._view, value.dtype, value.device
+    """Point ``t`` (a Parameter or buffer) at ``value``'s storage (``t.data = value``),
+    keeping its identity so that optimizers holding ``t`` keep working."""
+    t.data = value
 
 
 class IncompatibleKeys(NamedTuple):
@@ -384,9 +386,10 @@ class Module:
             for key, target in own.items():
                 if key in state_dict:
                     value = state_dict[key].detach()
-                    if not assign:
-                        value = value.to(device=target.device, dtype=target.dtype)
-                    _rebind(target, value)
+                    if assign:
+                        _rebind(target, value)
+                    else:  # as PyTorch: copy into the parameter's own memory, never share
+                        target.copy_(value)
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing -------------------------------------------------------------------------

@@ -92,12 +92,23 @@ class no_grad(contextlib.ContextDecorator):  # noqa: N801 (PyTorch's name)
 
 class Function:
     """One recorded primitive: ``forward`` computes, ``backward`` maps the output's gradient
-    to one gradient (or None) per tensor input, using primitives only."""
+    to one gradient (or None) per tensor input, using primitives only.
 
-    __slots__ = ("parents", "saved")
+    The graph's edges point at the *records* of the inputs (their ``Function``, or the leaf
+    tensor itself), taken when the op ran, as PyTorch's do: an input modified in place later
+    gets a new record, and this op's gradient still flows into the old one. ``needs[i]``
+    says whether input ``i`` required grad when the op ran. Tensors a backward rule reads
+    are listed by :meth:`saved_tensors`; their version counters are recorded, and backward
+    refuses to run once one of them was modified in place.
+    """
+
+    __slots__ = ("parents", "saved", "edges", "needs", "versions", "retained", "released",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.parents: tuple[Tensor, ...] = ()
+        self.retained: Any = None
+        self.released = False
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         raise NotImplementedError
@@ -105,65 +116,109 @@ class Function:
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         raise NotImplementedError
 
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        """The tensors ``backward`` will read (given ``needs``); none by default."""
+        return ()
+
     @classmethod
     def apply(cls, *tensors: Tensor, **kwargs: Any) -> Tensor:
         """Run forward; record the node when some input needs a gradient."""
+        recording = grad_mode.enabled
+        if recording:
+            for t in tensors:
+                if t._base is not None and t._generation != t._storage.generation:
+                    t._refresh()  # a view whose base was written in place since it was made
         fn = cls()
         out = fn.forward(*tensors, **kwargs)
         # Only floating-point results carry gradients: a comparison or an integer cast ends
         # the graph there, as in PyTorch (its output has requires_grad=False).
-        if grad_mode.enabled and out.dtype.is_floating_point and \
-                any(t.requires_grad for t in tensors):
+        if recording and out.dtype.is_floating_point and any(t.requires_grad for t in tensors):
             fn.parents = tensors
+            fn.needs = tuple(t.requires_grad for t in tensors)
+            fn.edges = tuple((t._ctx if t._ctx is not None else t) if t.requires_grad else None
+                             for t in tensors)
+            fn.versions = tuple((t, t._vc, t._vc.value) for t in fn.saved_tensors())
             out.requires_grad = True
             out._ctx = fn
         return out
 
+    def check_versions(self) -> None:
+        """Raise if a tensor this node saved was modified in place after it was saved.
 
-class _Freed(Function):
-    """Stands where a node's record was, after backward freed it."""
-
-    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
-        raise RuntimeError("backward: trying to go through the graph a second time; its "
-                           "intermediate results were freed. Call backward(retain_graph=True) "
-                           "the first time if you need to.")
-
-
-FREED = _Freed()
+        Raises:
+            RuntimeError: PyTorch's message, naming the tensor, its version and the
+                expected one.
+        """
+        for t, counter, seen in self.versions:
+            if counter.value != seen:
+                name = type(self).__name__
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: [zili.{t.dtype.name} {list(t.shape)}], which "
+                    f"is saved by {name}Backward, is at version {counter.value}; expected "
+                    f"version {seen} instead. Hint: the in-place operation came after "
+                    f"{name}; use an out-of-place operation (x = x * 2 instead of x.mul_(2)) "
+                    "or clone() the tensor before modifying it.")
 
 
 def run_backward(root: Tensor, gradient: Tensor, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
     Raises:
-        RuntimeError: if the graph behind ``root`` was already freed by an earlier backward.
+        RuntimeError: if the graph behind ``root`` was already freed by an earlier backward,
+            or a tensor a backward rule needs was modified in place after it was saved.
     """
+    if root._base is not None and root._generation != root._storage.generation:
+        root._refresh()
     if root._ctx is None and not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph; "
                            "set requires_grad=True on the inputs you want gradients for")
-    order = postorder([root], lambda node: [] if node._ctx is None else
-                      [p for p in node._ctx.parents if p.requires_grad])
-    grads: dict[int, Tensor] = {id(root): gradient}
+    start = root._ctx if root._ctx is not None else root
+    order = postorder([start], lambda node: [e for e in node.edges if e is not None]
+                      if isinstance(node, Function) else [])
+    grads: dict[int, Tensor] = {id(start): gradient}
+    handed: set[int] = set()  # storages already given to a leaf as its .grad
     with set_grad_enabled(False), autocast.suspended():
         for node in reversed(order):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
-            ctx = node._ctx
-            if ctx is None:
+            if not isinstance(node, Function):
                 if grad.dtype is not node.dtype:
                     grad = grad.to(node.dtype)
-                node.grad = grad if node.grad is None else node.grad + grad
+                if node.grad is None:
+                    node.grad = _own(grad, handed, gradient)
+                else:
+                    node.grad = node.grad + grad
                 for hook in tuple(_POST_ACCUMULATE.get(id(node), ())):
                     hook(node)
                 continue
-            if node._retains_grad:
-                node.grad = grad if node.grad is None else node.grad + grad
-            parent_grads = ctx.backward(grad)
-            for parent, parent_grad in zip(ctx.parents, parent_grads):
-                if parent_grad is None or not parent.requires_grad:
+            if node.released:
+                raise RuntimeError("backward: trying to go through the graph a second time; "
+                                   "its intermediate results were freed. Call "
+                                   "backward(retain_graph=True) the first time if you need to.")
+            retained = node.retained() if node.retained is not None else None
+            if retained is not None:
+                retained.grad = grad if retained.grad is None else retained.grad + grad
+            node.check_versions()
+            parent_grads = node.backward(grad)
+            for edge, parent_grad in zip(node.edges, parent_grads):
+                if parent_grad is None or edge is None:
                     continue
-                key = id(parent)
+                key = id(edge)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
             if not retain_graph:
-                node._ctx = FREED
+                node.released = True
+
+
+def _own(grad: Tensor, handed: set[int], gradient: Tensor) -> Tensor:
+    """``grad`` as a tensor a leaf may keep as ``.grad`` and the user may modify in place:
+    its own contiguous memory, not a broadcast constant, not shared with another leaf's
+    gradient or with the caller's ``gradient``."""
+    storage = grad._storage
+    if storage.constant or not grad._view.contiguous or id(storage) in handed or \
+            storage is gradient._storage:
+        grad = grad.clone()
+        storage = grad._storage
+    handed.add(id(storage))
+    return grad

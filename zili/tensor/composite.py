@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zili.tensor.autocast import full_precision
-from zili.tensor.autograd import grad_mode
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -37,46 +36,43 @@ class CompositeOps:
         shifted = x - x.detach().amax(dim, keepdim=True)
         return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
-    # --- in place: the tensor takes the new value (its old buffer is not written) ----------
-
-    def _inplace(self: Tensor, value: Tensor) -> Tensor:
-        if self.is_leaf and self.requires_grad and grad_mode.enabled:
-            raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
-                               "operation; wrap it in zili.no_grad()")
-        self._assign(value.expand(self.shape) if value.shape != self.shape else value)
-        return self
+    # --- in place: the new values are written into the tensor's memory (zili.tensor.inplace)
 
     def add_(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
-        """self += alpha * other."""
-        return self._inplace(self._snapshot().add(other, alpha=alpha))
+        """self += alpha * other, in place."""
+        return self._inplace(self._snapshot(other).add(other, alpha=alpha), "add_")
 
     def sub_(self: Tensor, other: Any, alpha: Any = 1) -> Tensor:
-        """self -= alpha * other."""
-        return self._inplace(self._snapshot().sub(other, alpha=alpha))
+        """self -= alpha * other, in place."""
+        return self._inplace(self._snapshot(other).sub(other, alpha=alpha), "sub_")
 
     def mul_(self: Tensor, other: Any) -> Tensor:
-        """self *= other."""
-        return self._inplace(self._snapshot() * other)
+        """self *= other, in place."""
+        return self._inplace(self._snapshot(other) * other, "mul_")
 
     def div_(self: Tensor, other: Any) -> Tensor:
-        """self /= other."""
-        return self._inplace(self._snapshot() / other)
+        """self /= other, in place."""
+        return self._inplace(self._snapshot(other) / other, "div_")
 
     def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         """Clamp in place."""
-        return self._inplace(self._snapshot().clamp(min, max))
+        return self._inplace(self._snapshot(min, max).clamp(min, max), "clamp_")
 
     def copy_(self: Tensor, source: Tensor) -> Tensor:
-        """Take ``source``'s values (cast and broadcast to self)."""
-        return self._inplace(source.to(device=self.device, dtype=self.dtype))
+        """Write ``source``'s values (cast and broadcast to self) into self's memory."""
+        return self._inplace(source, "copy_")
 
     def fill_(self: Tensor, value: Any) -> Tensor:
-        """Set every element to ``value``."""
-        from zili.tensor.creation import full
-        return self._inplace(full(self.shape, value, dtype=self.dtype, device=self.device))
+        """Set every element to ``value``, in place."""
+        if hasattr(value, "_storage"):
+            if value.numel() != 1:
+                raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, got "
+                                   f"shape {value.shape}")
+            return self._inplace(value.reshape(()), "fill_")
+        return self._inplace(self._scalar(value), "fill_")
 
     def zero_(self: Tensor) -> Tensor:
-        """Set every element to zero."""
+        """Set every element to zero, in place."""
         return self.fill_(0)
 
     def __iadd__(self: Tensor, other: Any) -> Tensor:

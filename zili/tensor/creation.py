@@ -8,6 +8,7 @@ numbers on every device and a checkpoint restores the stream exactly.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,20 +120,55 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> Tensor:
-    """A tensor with a copy of ``array``'s data and dtype."""
-    return tensor(array, device=device)
+    """A tensor over ``array``'s own memory, as ``torch.from_numpy``: writes to either are
+    seen by the other (on a host device; other devices get a copy). Strided arrays are
+    shared through a strided view. A read-only array is copied, with a warning.
+
+    Raises:
+        TypeError: if ``array`` is not an ndarray or its dtype is not supported.
+        ValueError: if a stride is negative or not a multiple of the element size.
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected an np.ndarray, got {type(array).__name__}")
+    target = dtypes.to_dtype(array.dtype)
+    dev = get_device(device)
+    size = array.itemsize
+    if any(st < 0 for st in array.strides):
+        raise ValueError(f"from_numpy: strides {array.strides} of the given array are "
+                         "negative; zili, like PyTorch, cannot share them: pass a copy "
+                         "(array.copy())")
+    if any(st % size for st in array.strides) or not array.dtype.isnative:
+        raise ValueError(f"from_numpy: strides {array.strides} are not multiples of the "
+                         f"element size {size} (or the byte order is not native); pass "
+                         "array.copy()")
+    if not array.flags.writeable:
+        warnings.warn("zili.from_numpy: the array is read-only; copying it instead of "
+                      "sharing its memory", stacklevel=2)
+        return tensor(array, device=dev)
+    if array.flags.c_contiguous:
+        flat, view = array.reshape(-1), View(array.shape)
+    else:
+        strides = tuple(st // size for st in array.strides)
+        span = 1 + sum((s - 1) * st for s, st in zip(array.shape, strides)) if array.size else 0
+        flat = np.lib.stride_tricks.as_strided(array, shape=(span,), strides=(size,))
+        view = View(array.shape, strides, 0)
+    buffer = dev.adopt_numpy(flat)
+    if buffer is None:
+        return tensor(array, device=dev)
+    return Tensor._make(buffer, view, target, dev)
 
 
 def full(size: Sequence[int] | int, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
-    """A tensor of ``size`` filled with ``fill_value`` (one element, expanded)."""
+    """A tensor of ``size`` filled with ``fill_value``, in its own memory (so it can be
+    written in place)."""
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     target = dtypes.to_dtype(dtype) if dtype is not None else \
         dtypes.python_scalar_dtype(fill_value)
     dev = get_device(device)
     one = Tensor._make(dev.from_numpy(np.array(fill_value, target.numpy)), View(()), target, dev)
-    out = one.reshape((1,) * len(shape)).expand(shape) if shape else one
-    return _finish(out.contiguous() if requires_grad else out, requires_grad)
+    out = one.reshape((1,) * len(shape)).expand(shape).contiguous() if shape else one
+    return _finish(out, requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None,

@@ -59,6 +59,12 @@ class ElementwiseOps:
         return F.Div.apply(a, b)
 
     def __rtruediv__(self: Tensor, other: Any) -> Tensor:
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and \
+                self.dtype.is_floating_point:
+            # PyTorch's number / tensor: reciprocal(tensor) * number. Its backward reads the
+            # saved result, not the input, so modifying the input in place later is fine.
+            out = F.Reciprocal.apply(self)
+            return out if other == 1 else out * other
         a, b = self._operands(other, "div", reverse=True)
         if not a.dtype.is_floating_point:
             a, b = _float(a), _float(b)

@@ -39,6 +39,9 @@ class Neg(Unary):
 
 
 class Exp2(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
+
     def forward(self, x: Tensor) -> Tensor:
         self.saved = _run(Op.EXP2, x.shape, x.dtype, (x,))
         return self.saved
@@ -49,6 +52,9 @@ class Exp2(Function):
 
 class Log2(Unary):
     op = Op.LOG2
+
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         return (grad / (self.saved * LN2),)
@@ -64,6 +70,9 @@ def cos_value(x: Tensor) -> Tensor:
 
 class Sin(Unary):
     op = Op.SIN
+
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         return (grad * cos_value(self.saved),)
@@ -82,6 +91,9 @@ class Cos(Function):
 
 
 class Sqrt(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
+
     def forward(self, x: Tensor) -> Tensor:
         self.saved = _run(Op.SQRT, x.shape, x.dtype, (x,))
         return self.saved
@@ -91,6 +103,9 @@ class Sqrt(Function):
 
 
 class Reciprocal(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
+
     def forward(self, x: Tensor) -> Tensor:
         self.saved = _run(Op.RECIPROCAL, x.shape, x.dtype, (x,))
         return self.saved
@@ -144,28 +159,39 @@ class Sub(Binary):
     op = Op.SUB
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
-        return (grad, -grad if self.parents[1].requires_grad else None)
+        return (grad, -grad if self.needs[1] else None)
 
 
 class Mul(Binary):
     op = Op.MUL
 
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        a, b = self.saved
+        return ((b,) if self.needs[0] else ()) + ((a,) if self.needs[1] else ())
+
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = self.saved
-        return (grad * b if a.requires_grad else None, grad * a if b.requires_grad else None)
+        return (grad * b if self.needs[0] else None, grad * a if self.needs[1] else None)
 
 
 class Div(Binary):
     op = Op.DIV
 
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        a, b = self.saved
+        return (b, a) if self.needs[1] else (b,)
+
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = self.saved
         grad_a = grad / b
-        return (grad_a, -(grad_a * a / b) if b.requires_grad else None)
+        return (grad_a, -(grad_a * a / b) if self.needs[1] else None)
 
 
 class Maximum(Binary):
     op = Op.MAX
+
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return self.saved
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         # Ties split the gradient evenly, as PyTorch's maximum does.
@@ -179,6 +205,9 @@ class NoGradBinary(Binary):
 
 
 class Where(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved,)
+
     def forward(self, condition: Tensor, a: Tensor, b: Tensor) -> Tensor:
         self.saved = condition
         return _run(Op.WHERE, a.shape, a.dtype, (condition, a, b))
@@ -199,6 +228,9 @@ class Sum(Function):
 
 
 class Amax(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return self.saved[:2]
+
     def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
         shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
         out = _run(Op.AMAX, shape, x.dtype, (x,), axes)
@@ -281,18 +313,25 @@ class Flip(Function):
 
 
 class Matmul(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        a, b = self.saved
+        return ((b,) if self.needs[0] else ()) + ((a,) if self.needs[1] else ())
+
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         self.saved = (a, b)
         return _run(Op.MATMUL, a.shape[:-1] + b.shape[-1:], a.dtype, (a, b))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = self.saved
-        grad_a = grad.matmul(b.transpose(-1, -2)) if a.requires_grad else None
-        grad_b = a.transpose(-1, -2).matmul(grad) if b.requires_grad else None
+        grad_a = grad.matmul(b.transpose(-1, -2)) if self.needs[0] else None
+        grad_b = a.transpose(-1, -2).matmul(grad) if self.needs[1] else None
         return (grad_a, grad_b)
 
 
 class Gather(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved[1],)
+
     def forward(self, x: Tensor, index: Tensor, axis: int) -> Tensor:
         self.saved = (x.shape, index, axis)
         return _run(Op.GATHER, index.shape, x.dtype, (x, index), axis)
@@ -303,6 +342,9 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        return (self.saved[0],)
+
     def forward(self, index: Tensor, source: Tensor, axis: int,
                 shape: tuple[int, ...]) -> Tensor:
         self.saved = (index, axis)

@@ -10,7 +10,6 @@ import numpy as np
 
 from zili import dtype as dtypes
 from zili.tensor import functions as F
-from zili.tensor.autograd import grad_mode
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -129,21 +128,40 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return picked.unflatten(first, shape) if shape else picked.squeeze(first)
 
 
+def _is_basic(index: Any) -> bool:
+    """True when ``x[index]`` is a view (ints, unit-step slices, None, Ellipsis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    for item in items:
+        if item is None or item is Ellipsis:
+            continue
+        if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+            continue
+        if isinstance(item, slice) and item.step in (None, 1):
+            continue
+        return False
+    return True
+
+
 def setitem(x: Tensor, index: Any, value: Any) -> None:
-    """``x[index] = value``: x now holds the new values (gradients flow to both).
+    """``x[index] = value``, written into x's memory: x's base and every view of it see the
+    new values (gradients flow to both the old x and ``value``).
 
     Raises:
-        RuntimeError: when x is a leaf that requires grad (as PyTorch does).
+        RuntimeError: when x (or the tensor it views) is a leaf that requires grad while
+            autograd records (as PyTorch does).
     """
     from zili.tensor.creation import arange
+    from zili.tensor.inplace import check_writable, write
     from zili.tensor.tensor import Tensor
-    if x.is_leaf and x.requires_grad and grad_mode.enabled:
-        raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
-                           "operation; wrap it in zili.no_grad() or use .data")
+    check_writable(x, "setitem")
+    if _is_basic(index):
+        write(getitem(x, index), value, "setitem")
+        return
     count = math.prod(x.shape)
     positions = getitem(arange(count, device=x.device).reshape(x.shape), index)
     if not isinstance(value, Tensor):
         value = x._scalar(value)
+    old = x._snapshot(value)
     value = value.to(x.dtype).expand(positions.shape).reshape(-1)
     flat_positions = positions.reshape(-1)
     host = flat_positions.numpy()
@@ -157,4 +175,4 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     scattered = F.ScatterAdd.apply(flat_positions, value, axis=0, shape=(count,))
     hit = F.ScatterAdd.apply(flat_positions, x._scalar(1, dtypes.int32).expand(
         flat_positions.shape), axis=0, shape=(count,)) > 0
-    x._assign(hit.where(scattered, x._snapshot().reshape(-1)).reshape(x.shape))
+    write(x, hit.where(scattered, old.reshape(-1)).reshape(x.shape), "setitem")

@@ -8,6 +8,7 @@ promotion and broadcasting happen here, once, so devices see operands that alrea
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +23,13 @@ from zili.errors import ShapeError
 from zili.ops import Op, elementwise_result
 from zili.ops.view import View
 from zili.tensor import functions as F
+from zili.tensor import inplace
 from zili.tensor.autograd import grad_mode, register_post_accumulate_grad_hook, run_backward
 from zili.tensor.composite import CompositeOps
 from zili.tensor.elementwise import ElementwiseOps
 from zili.tensor.movement import MovementOps
 from zili.tensor.reduce import ReduceOps
+from zili.tensor.storage import Storage, VersionCounter
 
 Scalar = int | float | bool
 ShapeLike = int | Sequence[int]
@@ -66,23 +69,52 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
 class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
-    __slots__ = ("buffer", "_view", "dtype", "device", "requires_grad", "grad", "_ctx",
-                 "_retains_grad", "__weakref__")
+    # _storage: the buffer shared with every view; _vc: the version counter shared with
+    # every view; _base: the tensor this one is a view of (None for a base); _generation:
+    # the storage's autograd generation when this tensor's record was made.
+    __slots__ = ("_storage", "_vc", "_base", "_generation", "_view", "dtype", "device",
+                 "requires_grad", "grad", "_ctx", "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
     @staticmethod
     def _make(buffer: Any, view: View, dtype: DType, device: Device) -> Tensor:
+        """A new base tensor owning ``buffer`` (a new storage and version counter)."""
         t = Tensor.__new__(Tensor)
-        t.buffer, t._view, t.dtype, t.device = buffer, view, dtype, device
+        t._storage, t._vc, t._base, t._generation = Storage(buffer), VersionCounter(), None, 0
+        t._view, t.dtype, t.device = view, dtype, device
         t.requires_grad, t.grad, t._ctx, t._retains_grad = False, None, None, False
         return t
+
+    def _share(self, view: View, base: Tensor | None, counter: VersionCounter) -> Tensor:
+        """A tensor over this one's storage (no autograd record)."""
+        t = Tensor.__new__(Tensor)
+        t._storage, t._vc, t._base = self._storage, counter, base
+        t._generation = self._storage.generation
+        t._view, t.dtype, t.device = view, self.dtype, self.device
+        t.requires_grad, t.grad, t._ctx, t._retains_grad = False, None, None, False
+        return t
+
+    @property
+    def buffer(self) -> Any:
+        """The device buffer this tensor (and every view sharing its storage) reads."""
+        return self._storage.buffer
+
+    @buffer.setter
+    def buffer(self, value: Any) -> None:
+        # zili.jit rebinds the storage of tensors a traced function produced.
+        self._storage.buffer = value
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes the memory behind this tensor has seen (PyTorch's)."""
+        return self._vc.value
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False):
         from zili.tensor.creation import tensor
         made = tensor(data, dtype=dtype, device=device)
-        self.buffer, self._view, self.dtype, self.device = made.buffer, made._view, made.dtype, \
-            made.device
+        self._storage, self._vc, self._base, self._generation = made._storage, made._vc, None, 0
+        self._view, self.dtype, self.device = made._view, made.dtype, made.device
         self.grad, self._ctx, self._retains_grad = None, None, False
         self.requires_grad = requires_grad
 
@@ -198,7 +230,11 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     # --- host interop ---------------------------------------------------------------------
 
     def numpy(self) -> np.ndarray:
-        """A NumPy copy of the data (float16 as float16, bfloat16 as ml_dtypes.bfloat16).
+        """The data as a NumPy array (float16 as float16, bfloat16 as ml_dtypes.bfloat16).
+
+        On a host device (numpy, cpu) the array shares the tensor's memory, as PyTorch's
+        does: writing to one changes the other. Padded views, shared constants and other
+        devices give a copy.
 
         Raises:
             RuntimeError: if the tensor requires grad (call .detach() first, as in PyTorch).
@@ -206,6 +242,10 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         if self.requires_grad and grad_mode.enabled:
             raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
+        if not capture.TRACING and not self._storage.constant:
+            shared = self.device.host_array(self.buffer, self._view, self.dtype)
+            if shared is not None:
+                return shared
         return self.device.to_numpy(self.buffer, self._view, self.dtype)
 
     def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
@@ -229,6 +269,13 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     def __dlpack_device__(self) -> tuple[int, int]:
         """(kDLCPU, 0): zili's DLPack exports are host memory."""
         return (1, 0)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(t)``: the numeric array (shared memory where ``numpy()`` shares)."""
+        out = self.numpy()
+        if dtype is not None and out.dtype != np.dtype(dtype):
+            return out.astype(dtype)
+        return np.array(out, copy=True) if copy else out
 
     def item(self) -> Scalar:
         """The value of a one-element tensor as a Python number.
@@ -262,8 +309,9 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
         run_backward(self, gradient, retain_graph)
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._make(self.buffer, self._view, self.dtype, self.device)
+        """The same memory and version counter, cut from the graph (writes to one are seen
+        by the other, and by autograd's checks)."""
+        return self._share(self._view, None, self._vc)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
@@ -285,32 +333,44 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         self._retains_grad = True
+        if self._ctx is not None:
+            self._ctx.retained = weakref.ref(self)
 
     @property
     def data(self) -> Tensor:
-        """The tensor detached from the graph (shares its buffer)."""
-        return self.detach()
+        """The tensor detached from the graph: the same memory (writes through it change
+        this tensor) with its own version counter, so autograd does not see them (PyTorch's
+        ``.data``)."""
+        return self._share(self._view, None, VersionCounter())
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._assign(value.detach())
+        # PyTorch: `t.data = v` makes t use v's memory (no copy; shape and dtype may change).
+        self._storage, self._view, self.dtype, self.device = value._storage, value._view, \
+            value.dtype, value.device
+        self._base, self._generation = None, value._storage.generation
 
-    def _snapshot(self) -> Tensor:
-        """A new Tensor object for the current value and graph node: in-place ops build their
-        result from it, so the result's graph does not point back at ``self`` once ``self``
-        is rebound to that result (which would make a cycle and lose the gradient)."""
-        t = Tensor._make(self.buffer, self._view, self.dtype, self.device)
+    def _snapshot(self, *others: Any) -> Tensor:
+        """The current value and record of ``self``, for an in-place op to compute its new
+        value from. When autograd records, it is a copy: the op's backward may need the old
+        values, which the write is about to overwrite."""
+        if grad_mode.enabled and self._base is not None and \
+                self._generation != self._storage.generation:
+            self._refresh()
+        t = self._share(self._view, self._base, self._vc)
         t.requires_grad, t._ctx = self.requires_grad, self._ctx
+        if grad_mode.enabled and (self.requires_grad or any(
+                getattr(o, "requires_grad", False) for o in others)):
+            return F.Copy.apply(t)
         return t
 
-    def _assign(self, value: Tensor) -> None:
-        if value.shape != self.shape:
-            raise ValueError(f"assign: shape {value.shape} does not match {self.shape}")
-        if value.dtype is not self.dtype:
-            value = value.to(self.dtype)
-        self.buffer, self._view, self.device = value.buffer, value._view, value.device
-        if value._ctx is not None:
-            self._ctx, self.requires_grad = value._ctx, True
+    def _refresh(self) -> None:
+        """Re-derive this view's autograd record from its base (written in place since)."""
+        inplace.refresh(self)
+
+    def _inplace(self, value: Any, op: str = "in-place") -> Tensor:
+        """Write ``value`` into this tensor's memory (see :func:`zili.tensor.inplace.write`)."""
+        return inplace.write(self, value, op)
 
     # --- conversion -----------------------------------------------------------------------
 
@@ -374,7 +434,8 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
     # --- helpers --------------------------------------------------------------------------
 
     def _with_view(self, view: View) -> Tensor:
-        return Tensor._make(self.buffer, view, self.dtype, self.device)
+        """A view of this tensor's storage (same memory and version counter)."""
+        return self._share(view, self._base if self._base is not None else self, self._vc)
 
     def _reshape_view(self, shape: tuple[int, ...]) -> Tensor:
         view = self._view.reshape(shape)
@@ -415,7 +476,9 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
             buffer = self.device.from_numpy(np.array(value, dtype.numpy))
             if len(_CONSTANTS) < 4096 and value == value:  # NaN never matches a lookup
                 _CONSTANTS[key] = buffer
-        return Tensor._make(buffer, View(shape, (0,) * len(shape)), dtype, self.device)
+        t = Tensor._make(buffer, View(shape, (0,) * len(shape)), dtype, self.device)
+        t._storage.constant = True  # shared by every user of this constant: never written
+        return t
 
     def ones_like_scalar(self) -> Tensor:
         """A 0-d one of this tensor's dtype and device."""

@@ -1,0 +1,41 @@
+"""What tensors share: a :class:`Storage` (the device buffer all views of it read and write)
+and a :class:`VersionCounter` (how many in-place writes it has seen).
+
+PyTorch's memory semantics: a view (reshape, slice, transpose, ``detach()``) shares its base's
+storage and version counter, so an in-place write through any of them changes what all of
+them read, and a tensor saved for backward can tell that it was overwritten since.
+``Tensor.data`` shares the storage but gets a fresh counter, as in PyTorch, so that writes
+through ``.data`` (optimizer updates) are invisible to autograd's checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Storage:
+    """A device buffer shared by a tensor and all its views.
+
+    ``buffer`` is the device's buffer (while ``zili.jit`` traces, a graph node standing for
+    the buffer's current contents). ``generation`` counts in-place writes that changed the
+    autograd history of the memory: a view whose own record is older re-derives its history
+    from its base before it is used (see ``zili.tensor.inplace``). ``constant`` marks the
+    cached scalar buffers the tensor layer shares between unrelated tensors: they are never
+    written.
+    """
+
+    __slots__ = ("buffer", "generation", "constant", "__weakref__")
+
+    def __init__(self, buffer: Any, constant: bool = False):
+        self.buffer = buffer
+        self.generation = 0
+        self.constant = constant
+
+
+class VersionCounter:
+    """How many times the memory behind a tensor was modified in place (``t._version``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
