@@ -107,7 +107,7 @@ def test_broadcast_error_names_op_and_shapes(device: str, sa: tuple, sb: tuple) 
     with pytest.raises(ValueError, match=rf"{sa}.*{sb}".replace("(", r"\(").replace(")", r"\)")):
         a * b
     with pytest.raises(ValueError, match=r"where"):
-        (a > 0).where(a, b)
+        a.where(a > 0, b)
     with pytest.raises(RuntimeError, match="must match"):
         torch.zeros(sa) + torch.zeros(sb)  # the oracle agrees these do not broadcast
 
@@ -137,7 +137,7 @@ def test_dtype_errors_name_op_and_dtype(device: str) -> None:
     with pytest.raises(TypeError, match=r"mean: .*int64.*float"):
         i.mean()
     with pytest.raises(TypeError, match=r"where: the condition must be bool, got int64"):
-        i.where(f, f)
+        f.where(i, f)
     with pytest.raises(TypeError, match=r"masked_fill: mask must be bool"):
         f.masked_fill(i, 0.0)
     with pytest.raises(RuntimeError, match=r"requires_grad_.*int64"):

@@ -188,14 +188,17 @@ def test_where(device: str, dtype: str, seed: int) -> None:
     sa, sb = _broadcast_pair(rng)
     cond = rng.random(sa) < 0.5
     a, b = randn(rng, sb, dtype), randn(rng, sa, dtype)
-    compare(lambda c, x, y: c.where(x, y), torch.where, [cond, a, b], device, dtype,
+    # Tensor.where(condition, other) selects self where condition: torch.where(c, x, y)
+    compare(lambda c, x, y: x.where(c, y), torch.where, [cond, a, b], device, dtype,
             grad=[False, True, True])
+    compare(lambda c, x, y: zili.where(c, x, y), lambda c, x, y: x.where(c, y),
+            [cond, a, b], device, dtype, grad=[False, True, True])
 
 
 def test_where_gradcheck(device: str) -> None:
     cond = zt(np.array([[True, False, True], [False, False, True]]), device)
     rng = np.random.default_rng(1)
-    gradcheck(lambda a, b: cond.where(a, b), [rng.standard_normal((2, 3)),
+    gradcheck(lambda a, b: a.where(cond, b), [rng.standard_normal((2, 3)),
                                               rng.standard_normal((1, 3))], device)
 
 

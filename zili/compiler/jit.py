@@ -94,9 +94,11 @@ class Tracer:
         dtype, device, tensor_type = target.dtype, target.device, type(target)
         if not isinstance(old, Node):
             leaf = self.leaf(old, target._view, dtype)
-            if id(old) not in self.constants:
+            # Borrowed memory (a flip/pad result, a copy in PyTorch) is not written back.
+            if id(old) not in self.constants and storage.lender is None:
                 self.written.setdefault(id(storage), (storage, old, leaf))
             old = leaf
+        storage.lender = None
         count = _numel(old.shape)
         view = target._view
         if view.contiguous and view.offset == 0 and view.numel == count:

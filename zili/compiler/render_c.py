@@ -27,8 +27,9 @@ static inline unsigned short f2bf(float f) { unsigned int u; memcpy(&u, &f, 4);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40);
   u += 0x7fffu + ((u >> 16) & 1u); return (unsigned short)(u >> 16); }
 static inline long long zili_floordiv(long long a, long long b) { if (b == 0) return 0;
+  if (b == -1) return (long long)(0ULL - (unsigned long long)a); /* LLONG_MIN/-1 traps */
   long long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
-static inline long long zili_imod(long long a, long long b) { if (b == 0) return 0;
+static inline long long zili_imod(long long a, long long b) { if (b == 0 || b == -1) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }

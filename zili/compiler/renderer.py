@@ -218,12 +218,12 @@ class CLikeRenderer:
         return f"(float)({x} >> 40) * (1.0f / 16777216.0f)"
 
     def gather(self, node: UOp, index: str, scope: set[int], lines: list[str]) -> str:
-        """x read at the index value along the gather axis (negative wraps; out of range
-        sets the kernel's error flag and reads 0)."""
+        """x read at the index value along the gather axis (outside [0, size), negative
+        included, as in PyTorch, sets the kernel's error flag and reads 0)."""
         buf, view, axis = node.arg
         size = self.num(view.shape[axis])
         g = f"g{self._fresh()}"
-        lines.append(f"long long {g} = (long long){index}; if ({g} < 0) {g} += {size}; "
+        lines.append(f"long long {g} = (long long){index}; "
                      f"if ({g} < 0 || {g} >= {size}) {{ err = 1; {g} = 0; }}")
         coords = [g if d == axis else self.var(d, scope) for d in range(len(view.shape))]
         value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
@@ -308,8 +308,7 @@ class CLikeRenderer:
         size = self.num(out_shape[axis])
         cs = contiguous_strides(out_shape)
         coords = [f"j{len(lines)}" if d == axis else f"i{d}" for d in range(len(out_shape))]
-        lines.append(f"long long {coords[axis]} = (long long){idx}; if ({coords[axis]} < 0) "
-                     f"{coords[axis]} += {size}; if ({coords[axis]} < 0 || "
+        lines.append(f"long long {coords[axis]} = (long long){idx}; if ({coords[axis]} < 0 || "
                      f"{coords[axis]} >= {size}) {{ err = 1; continue; }}")
         at = self.address(View(out_shape, cs), coords)
         lines.append(f"acc[{at}] += {src};")

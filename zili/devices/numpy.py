@@ -180,7 +180,15 @@ def _broadcast_index(index: np.ndarray, index_view: View, axis: int) -> np.ndarr
     return None
 
 
+def _check_index(index: np.ndarray, size: int, op: str, axis: int) -> None:
+    """Indices must lie in [0, size): NumPy would wrap negative ones, PyTorch refuses them."""
+    if index.size and (index.min() < 0 or index.max() >= size):
+        bad = int(index.min() if index.min() < 0 else index.max())
+        raise IndexError(f"{op}: index {bad} is out of range for axis {axis} with size {size}")
+
+
 def _gather(x: np.ndarray, index: np.ndarray, index_view: View, axis: int) -> np.ndarray:
+    _check_index(index, x.shape[axis], "gather", axis)
     flat = _broadcast_index(index, index_view, axis)
     if flat is not None and all(i == x.shape[d] for d, i in enumerate(index.shape) if d != axis):
         return np.take(x, flat, axis=axis)
@@ -191,6 +199,7 @@ def _gather(x: np.ndarray, index: np.ndarray, index_view: View, axis: int) -> np
 
 def _scatter_add(index: np.ndarray, source: np.ndarray, index_view: View, axis: int,
                  shape: tuple[int, ...], dtype: DType) -> np.ndarray:
+    _check_index(index, shape[axis], "scatter_add", axis)
     accumulate = np.float32 if dtype.name in _HALF else dtype.numpy
     out = np.zeros(shape, accumulate)
     flat = _broadcast_index(index, index_view, axis)

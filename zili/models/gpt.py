@@ -215,7 +215,7 @@ def _keep_top_k(logits: Tensor, k: int) -> Tensor:
     host = logits.numpy()
     kth = np.partition(host, -k, axis=-1)[..., -k:-k + 1]
     threshold = zili.tensor(kth, device=logits.device)
-    return (logits < threshold).where(float("-inf"), logits)
+    return (logits < threshold)._where(float("-inf"), logits)
 
 
 def _as_ids(idx: Any, device: Any = None) -> Tensor:

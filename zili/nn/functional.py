@@ -111,7 +111,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     if padding_idx is not None:
         padding_idx = padding_idx % weight.shape[0]
         keep = (input != padding_idx).unsqueeze(-1)
-        out = keep.where(out, out.detach())  # same values; no gradient to the padding row
+        out = keep._where(out, out.detach())  # same values; no gradient to the padding row
     return out
 
 
@@ -176,13 +176,13 @@ _ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.
 def erf(input: Tensor) -> Tensor:  # noqa: A002
     """The error function, built from exp and a polynomial (absolute error < 1.2e-7)."""
     negative = input < 0
-    z = negative.where(-input, input)  # not abs(): its gradient at 0 is 0, erf's is not
+    z = negative._where(-input, input)  # not abs(): its gradient at 0 is 0, erf's is not
     t = (z * 0.5 + 1.0).reciprocal()
     poly = t * _ERFC_COEFFS[-1]
     for c in reversed(_ERFC_COEFFS[1:-1]):
         poly = (poly + c) * t
     erfc = t * (poly + _ERFC_COEFFS[0] - z * z).exp()
-    return negative.where(erfc - 1.0, 1.0 - erfc)
+    return negative._where(erfc - 1.0, 1.0 - erfc)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
@@ -227,7 +227,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     (input,) = full_precision(input)  # noqa: A001 (autocast: float32)
     scaled = input * beta
     soft = ((-scaled.abs()).exp() + 1.0).log() * (1.0 / beta) + input.relu()
-    return (scaled > threshold).where(input, soft)
+    return (scaled > threshold)._where(input, soft)
 
 
 def softmax(input: Tensor, dim: int = -1, dtype: Any = None) -> Tensor:  # noqa: A002
@@ -291,10 +291,10 @@ def _pick_targets(input: Tensor, target: Tensor, weight: Tensor | None,  # noqa:
     logp = _classes_last(input)
     target = target.to(dtypes.int64)
     valid = target != ignore_index
-    safe = valid.where(target, 0)
+    safe = valid._where(target, 0)
     picked = logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     if weight is not None:
-        w = valid.where(weight.index_select(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
+        w = valid._where(weight.index_select(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
     else:
         w = valid.to(input.dtype)
     return picked, w
@@ -352,11 +352,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     per_class = flat_logp
     if weight is not None:
         per_class = per_class * _class_weight_shape(weight, flat_logp.ndim, 1)
-    smooth = valid.where(-per_class.sum(1), 0.0)
+    smooth = valid._where(-per_class.sum(1), 0.0)
     if reduction == "mean":
         if weight is not None:
-            safe = valid.where(flat_target.to(dtypes.int64), 0)
-            denominator = valid.where(
+            safe = valid._where(flat_target.to(dtypes.int64), 0)
+            denominator = valid._where(
                 weight.index_select(0, safe.reshape(-1)).reshape(safe.shape), 0.0).sum()
         else:
             denominator = valid.sum().to(input.dtype)
@@ -402,7 +402,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
     if p == 1.0:
         return input * 0.0
     keep = rand(input.shape, device=input.device) >= p
-    return keep.where(input * (1.0 / (1.0 - p)), 0.0)
+    return keep._where(input * (1.0 / (1.0 - p)), 0.0)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -441,10 +441,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         rows = arange(length, device=query.device).reshape(length, 1)
         allowed = arange(source, device=query.device).reshape(1, source) <= rows
-        scores = allowed.where(scores, float("-inf"))
+        scores = allowed._where(scores, float("-inf"))
     elif attn_mask is not None:
         if attn_mask.dtype is dtypes.bool_:
-            scores = attn_mask.where(scores, float("-inf"))
+            scores = attn_mask._where(scores, float("-inf"))
         else:
             scores = scores + attn_mask
     weights = scores.softmax(-1)

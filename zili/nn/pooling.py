@@ -72,7 +72,7 @@ def _pad_value(x: Tensor, pads: Sequence[tuple[int, int]], value: float) -> Tens
         return x
     inside = pad_spatial(ones(x.shape[x.ndim - len(pads):], dtype=dtypes.bool_,
                               device=x.device), pads)
-    return inside.where(pad_spatial(x, pads), value)
+    return inside._where(pad_spatial(x, pads), value)
 
 
 def _kernel_rank(kernel: tuple[int, ...], device: Any) -> Tensor:
@@ -96,10 +96,10 @@ def _max_pool(x: Tensor, d: int, kernel_size: IntOrTuple, stride: Any, padding: 
     peak = data.amax(axes, keepdim=True)
     hit = (data == peak) | data.isnan() if x.dtype.is_floating_point else data == peak
     rank = _kernel_rank(kernel, x.device)
-    first = hit.where(rank, 0).amax(axes, keepdim=True)  # rank of the first maximum
+    first = hit._where(rank, 0).amax(axes, keepdim=True)  # rank of the first maximum
     chosen = rank == first
-    values = chosen.where(win, win._scalar(0)).sum(axes) if x.dtype.is_floating_point \
-        else chosen.where(win, win._scalar(0)).sum(axes).to(x.dtype)
+    values = chosen._where(win, win._scalar(0)).sum(axes) if x.dtype.is_floating_point \
+        else chosen._where(win, win._scalar(0)).sum(axes).to(x.dtype)
     if not return_indices:
         return values.squeeze(0) if unbatched else values
     # flat kernel index -> input position (row-major over the unpadded spatial axes)
@@ -287,13 +287,13 @@ def _adaptive_max(x: Tensor, d: int, output_size: Any, return_indices: bool, op:
     data = gathered.detach()
     hit = (data == data.amax(axes, keepdim=True)) | data.isnan()
     rank = _kernel_rank(tuple(widths), x.device)
-    first = hit.where(rank, 0).amax(axes, keepdim=True)
+    first = hit._where(rank, 0).amax(axes, keepdim=True)
     chosen = rank == first
-    values = chosen.where(gathered, gathered._scalar(0)).sum(axes)
+    values = chosen._where(gathered, gathered._scalar(0)).sum(axes)
     if not return_indices:
         return values
     positions = tensor(flat.reshape(outs + tuple(widths)).astype(np.int64), device=x.device)
-    picked = chosen.where(positions.expand(gathered.shape), 0).sum(axes)
+    picked = chosen._where(positions.expand(gathered.shape), 0).sum(axes)
     return values, picked
 
 

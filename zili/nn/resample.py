@@ -58,7 +58,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",  # noqa: A002
         if value is None or value == 0:
             return out
         inside = input._scalar(True, bool_, input.shape).pad_axes(widths)
-        return inside.where(out, value)
+        return inside._where(out, value)
     if value not in (None, 0):
         raise ValueError(f"pad: a fill value is only used by mode='constant', not {mode!r}")
     out = input

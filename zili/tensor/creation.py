@@ -247,7 +247,7 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     rows, cols = x.shape[-2:]
     r = arange(rows, device=x.device).reshape(rows, 1)
     c = arange(cols, device=x.device).reshape(1, cols)
-    return (c <= r + diagonal).where(x, x._scalar(0))
+    return (c <= r + diagonal)._where(x, x._scalar(0))
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
@@ -255,7 +255,7 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     rows, cols = x.shape[-2:]
     r = arange(rows, device=x.device).reshape(rows, 1)
     c = arange(cols, device=x.device).reshape(1, cols)
-    return (c >= r + diagonal).where(x, x._scalar(0))
+    return (c >= r + diagonal)._where(x, x._scalar(0))
 
 
 def _uniform(shape: tuple[int, ...], dtype: DType, device: Any,

@@ -177,8 +177,18 @@ class ElementwiseOps:
             return ~F.Maximum.apply(~a, ~b)
         return -F.Maximum.apply(-a, -b)
 
-    def where(self: Tensor, a: Any, b: Any) -> Tensor:
-        """``a`` where self (a bool condition) is True, else ``b``."""
+    def where(self: Tensor, condition: Any, other: Any) -> Tensor:
+        """Self where the bool ``condition`` is True, else ``other`` (PyTorch's
+        ``Tensor.where``, i.e. ``torch.where(condition, self, other)``).
+
+        Raises:
+            TypeError: if ``condition`` is not a bool tensor.
+        """
+        return where(condition, self, other)
+
+    def _where(self: Tensor, a: Any, b: Any) -> Tensor:
+        """``a`` where self (a bool condition) is True, else ``b``: ``torch.where(self, a,
+        b)``, the form zili's own code uses."""
         from zili.tensor.tensor import Tensor, broadcast_shape
         if self.dtype is not dtypes.bool_:
             raise TypeError(f"where: the condition must be bool, got {self.dtype.name}")
@@ -193,7 +203,7 @@ class ElementwiseOps:
         """self with ``value`` wherever the bool ``mask`` is True."""
         if mask.dtype is not dtypes.bool_:
             raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype.name}")
-        return mask.where(self._scalar(value), self).expand(self.shape)
+        return mask._where(self._scalar(value), self).expand(self.shape)
 
     # --- math -----------------------------------------------------------------------------
 
@@ -242,15 +252,22 @@ class ElementwiseOps:
         if not self.dtype.is_signed:
             return self
         # max(x, -x): MAX splits a tie's gradient, so d|x|/dx is 0 at 0, as in PyTorch.
-        return self.maximum(-self)
+        # Adding +0 turns the -0.0 that max(-0.0, +0.0) may give into +0.0 (abs(-0.0) is
+        # +0.0); it leaves every other value, NaN included, unchanged.
+        out = self.maximum(-self)
+        return out + 0.0 if self.dtype.is_floating_point else out
 
     def sign(self: Tensor) -> Tensor:
         """-1, 0 or 1 by sign."""
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
 
     def relu(self: Tensor) -> Tensor:
-        """max(self, 0) with gradient 0 at 0, as PyTorch."""
-        return (self > 0).where(self, 0)
+        """max(self, 0) with gradient 0 at 0; NaN stays NaN (value and gradient), as in
+        PyTorch."""
+        keep = self > 0
+        if self.dtype.is_floating_point:
+            keep = keep | (self != self)
+        return keep._where(self, 0)
 
     def sigmoid(self: Tensor) -> Tensor:
         """1 / (1 + exp(-self)); the exponent is capped at 2**126 so that very negative
@@ -275,10 +292,12 @@ class ElementwiseOps:
         if min is None and max is None:
             raise ArgumentError("clamp: at least one of min and max must be given")
         out = self
+        if any(isinstance(b, float) and b != b for b in (min, max)):
+            return (out == out)._where(float("nan"), out)  # a NaN bound gives NaN (PyTorch)
         if min is not None:
-            out = (out < min).where(min, out) if not _is_tensor(min) else out.maximum(min)
+            out = (out < min)._where(min, out) if not _is_tensor(min) else out.maximum(min)
         if max is not None:
-            out = (out > max).where(max, out) if not _is_tensor(max) else out.minimum(max)
+            out = (out > max)._where(max, out) if not _is_tensor(max) else out.minimum(max)
         return out
 
     clip = clamp
@@ -300,10 +319,24 @@ class ElementwiseOps:
         return (self.isnan() | self.isinf()).__invert__()
 
 
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``input`` where the bool ``condition`` is True, else ``other`` (``torch.where``);
+    tensors and numbers broadcast and promote together.
+
+    Raises:
+        TypeError: if ``condition`` is not a bool tensor.
+    """
+    if not hasattr(condition, "_storage") or condition.dtype is not dtypes.bool_:
+        got = condition.dtype.name if hasattr(condition, "dtype") else type(condition).__name__
+        raise TypeError(f"where: the condition must be bool, got {got}; "
+                        "Tensor.where(condition, other) selects self where condition holds")
+    return condition._where(input, other)
+
+
 def capped_exp2(x: Tensor) -> Tensor:
     """2**min(x, 126): finite in every float dtype, and the cap's gradient is zero."""
     x = _float(x)
-    return (x > 126.0).where(126.0, x).exp2()
+    return (x > 126.0)._where(126.0, x).exp2()
 
 
 def _is_tensor(x: Any) -> bool:

@@ -214,7 +214,7 @@ class Where(Function):
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         zero = grad.zeros_like_scalar()
-        return (None, self.saved.where(grad, zero), self.saved.where(zero, grad))
+        return (None, self.saved._where(grad, zero), self.saved._where(zero, grad))
 
 
 class Sum(Function):
@@ -296,7 +296,7 @@ class Shrink(Function):
 class Pad(Function):
     def forward(self, x: Tensor, padding: tuple[tuple[int, int], ...]) -> Tensor:
         self.saved = (x.shape, padding)
-        return x._with_view(x._view.pad(padding))
+        return x._borrowed(x._view.pad(padding))  # a copy in PyTorch
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         shape, padding = self.saved
@@ -306,7 +306,7 @@ class Pad(Function):
 class Flip(Function):
     def forward(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
         self.saved = axes
-        return x._with_view(x._view.flip(axes))
+        return x._borrowed(x._view.flip(axes))  # a copy in PyTorch
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         return (grad.flip(self.saved),)

@@ -28,11 +28,10 @@ def index_select(x: Tensor, axis: int, index: Tensor) -> Tensor:
     if index.dtype not in (dtypes.int64, dtypes.int32):
         raise TypeError(f"index_select: index must be int64 or int32, got {index.dtype.name}")
     host = index.numpy()
-    if host.size and (host.min() < -size or host.max() >= size):
-        raise IndexError(f"index {int(host.min() if host.min() < -size else host.max())} is "
-                         f"out of bounds for axis {axis} with size {size} (shape {x.shape})")
-    if host.size and host.min() < 0:
-        index = (index < 0).where(index + size, index)
+    if host.size and (host.min() < 0 or host.max() >= size):
+        raise IndexError(f"index_select: index {int(host.min() if host.min() < 0 else host.max())}"
+                         f" is out of range for axis {axis} with size {size} (shape {x.shape});"
+                         " indices must be in [0, size), as in PyTorch")
     shape = [1] * x.ndim
     shape[axis] = index.shape[0]
     target = x.shape[:axis] + (index.shape[0],) + x.shape[axis + 1:]
@@ -120,7 +119,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         host = picker.numpy()
         if host.size and (host.min() < -size or host.max() >= size):
             raise IndexError(f"index out of bounds for axis {a} with size {size}")
-        picker = (picker < 0).where(picker + size, picker).expand(shape)
+        picker = (picker < 0)._where(picker + size, picker).expand(shape)
         linear = picker if linear is None else linear * size + picker
     assert linear is not None
     merged = x.flatten(first, first + len(advanced) - 1) if len(advanced) > 1 else x
@@ -175,4 +174,4 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     scattered = F.ScatterAdd.apply(flat_positions, value, axis=0, shape=(count,))
     hit = F.ScatterAdd.apply(flat_positions, x._scalar(1, dtypes.int32).expand(
         flat_positions.shape), axis=0, shape=(count,)) > 0
-    write(x, hit.where(scattered, old.reshape(-1)).reshape(x.shape), "setitem")
+    write(x, hit._where(scattered, old.reshape(-1)).reshape(x.shape), "setitem")

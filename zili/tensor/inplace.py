@@ -42,12 +42,23 @@ def write_raw(target: Tensor, value: Tensor) -> None:
     if target._storage.constant:
         raise RuntimeError("in-place write into a broadcast constant; clone() the tensor "
                            "before modifying it")
+    storage = target._storage
     if capture.TRACING:
+        # Traced writes are values (a new node per write): borrowers keep the old node.
         capture.TRACING[-1].assign(target, value)
     else:
+        if storage.lender is not None or storage.borrowers:
+            storage.separate(lambda buffer: _copy_buffer(target, buffer))
         target.device.assign(target.buffer, target._view, target.dtype,
                              (value.buffer, value._view, value.dtype))
     target._vc.value += 1
+
+
+def _copy_buffer(like: Tensor, buffer: Any) -> Any:
+    """A private copy of a whole flat buffer (copy-on-write of a flip/pad result)."""
+    count = len(buffer)
+    view = View((count,))
+    return like.device.execute(Op.COPY, (count,), like.dtype, [(buffer, view, like.dtype)])
 
 
 def check_writable(target: Tensor, op: str) -> None:

@@ -20,6 +20,17 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def check_sizes(shape: tuple[int, ...], op: str, infer: bool = True) -> None:
+    """Refuse negative sizes (one -1 is allowed where ``infer`` says a size is inferred).
+
+    Raises:
+        ShapeError: (a ValueError and RuntimeError) naming the operation and the shape.
+    """
+    if any(s < -1 or (s == -1 and not infer) for s in shape) or shape.count(-1) > 1:
+        allowed = "only one dimension can be -1 (inferred); " if infer else ""
+        raise ShapeError(f"{op}: invalid shape {shape}: {allowed}sizes must not be negative")
+
+
 class MovementOps:
     """Mixed into Tensor."""
 
@@ -32,6 +43,7 @@ class MovementOps:
             ValueError: if the element counts differ.
         """
         shape = _shape_arg(shape)
+        check_sizes(shape, "reshape")
         if -1 in shape:
             known = math.prod(s for s in shape if s != -1)
             if shape.count(-1) > 1 or known == 0 or self.numel() % known:
@@ -84,8 +96,12 @@ class MovementOps:
             return self
         if len(shape) < self.ndim:
             raise ShapeError(f"expand: target shape {shape} has fewer axes than {self.shape}")
-        padded = (1,) * (len(shape) - self.ndim) + self.shape
+        lead = len(shape) - self.ndim
+        if any(s == -1 for s in shape[:lead]):
+            raise ShapeError(f"expand: -1 is not allowed for the new leading axes of {shape}")
+        padded = (1,) * lead + self.shape
         shape = tuple(old if new == -1 else new for old, new in zip(padded, shape))
+        check_sizes(shape, "expand", infer=False)
         for old, new in zip(padded, shape):
             if old != new and old != 1:
                 raise ShapeError(f"expand: the tensor of shape {self.shape} cannot expand to "
@@ -105,6 +121,8 @@ class MovementOps:
     def shrink(self: Tensor, bounds: Sequence[tuple[int, int]]) -> Tensor:
         """The window [begin, end) on every axis (the SHRINK primitive)."""
         bounds = tuple((int(b), int(e)) for b, e in bounds)
+        if len(bounds) != self.ndim:
+            raise ShapeError(f"shrink: {len(bounds)} bounds for a tensor of shape {self.shape}")
         if all(b == 0 and e == s for (b, e), s in zip(bounds, self.shape)):
             return self
         for (b, e), s in zip(bounds, self.shape):
@@ -115,6 +133,8 @@ class MovementOps:
     def pad_axes(self: Tensor, padding: Sequence[tuple[int, int]]) -> Tensor:
         """Zeros before/after every axis (the PAD primitive); negative amounts crop."""
         padding = tuple((int(a), int(b)) for a, b in padding)
+        if len(padding) != self.ndim:
+            raise ShapeError(f"pad: {len(padding)} pairs for a tensor of shape {self.shape}")
         if any(a < 0 or b < 0 for a, b in padding):
             crop = tuple((max(-a, 0), s - max(-b, 0)) for (a, b), s in zip(padding, self.shape))
             return self.shrink(crop).pad_axes(tuple((max(a, 0), max(b, 0)) for a, b in padding))
@@ -172,6 +192,9 @@ class MovementOps:
         """Pieces of ``split_size`` (or the listed sizes) along ``dim``."""
         dim = self._axis(dim)
         size = self.shape[dim]
+        if isinstance(split_size, int) and split_size <= 0 or \
+                not isinstance(split_size, int) and any(int(v) < 0 for v in split_size):
+            raise ShapeError(f"split: sizes must be positive, got {split_size}")
         sizes = [split_size] * (size // split_size) + ([size % split_size] if size % split_size
                                                        else []) \
             if isinstance(split_size, int) else list(split_size)
@@ -195,10 +218,15 @@ class MovementOps:
     def repeat(self: Tensor, *repeats: Any) -> Tensor:
         """Tiled ``repeats`` times along each axis (copies through expand + reshape)."""
         repeats = _shape_arg(repeats)
+        check_sizes(repeats, "repeat", infer=False)
+        if len(repeats) < self.ndim:
+            raise ShapeError(f"repeat: {len(repeats)} repeats for a tensor of shape "
+                             f"{self.shape}; give at least one per axis")
         x = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
         expanded = x.reshape(tuple(v for s in x.shape for v in (1, s))).expand(
             tuple(v for r, s in zip(repeats, x.shape) for v in (r, s)))
-        return expanded.reshape(tuple(r * s for r, s in zip(repeats, x.shape)))
+        out = expanded.reshape(tuple(r * s for r, s in zip(repeats, x.shape)))
+        return out.clone() if out._storage is self._storage else out  # never a view
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -218,7 +246,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise ShapeError(f"cat: shapes {[x.shape for x in tensors]} differ outside axis "
                              f"{dim}")
     if len(tensors) == 1:
-        return first
+        return first.clone()  # a new tensor, as in PyTorch
     total = sum(t.shape[dim] for t in tensors)
     out, start = None, 0
     for t in tensors:

@@ -29,13 +29,13 @@ def power_value(x: Tensor, p: Tensor) -> Tensor:
     with set_grad_enabled(False):
         zero = x == 0.0
         negative = (x < 0) | (zero & (x.reciprocal() < 0))  # -0.0 counts: (-0.) ** -1 = -inf
-        magnitude = (negative.where(-x, x).log2() * p).exp2()
+        magnitude = (negative._where(-x, x).log2() * p).exp2()
         whole = (p % 1.0) == 0.0
         odd = whole & ((p % 2.0) == 1.0)
-        fractional = ((x == -_INF) | zero).where(magnitude, float("nan"))
-        signed = whole.where(odd.where(-magnitude, magnitude), fractional)
-        value = negative.where(signed, magnitude)
-        return ((p == 0.0) | (x == 1.0)).where(1.0, value)
+        fractional = ((x == -_INF) | zero)._where(magnitude, float("nan"))
+        signed = whole._where(odd._where(-magnitude, magnitude), fractional)
+        value = negative._where(signed, magnitude)
+        return ((p == 0.0) | (x == 1.0))._where(1.0, value)
 
 
 class Pow(Function):
@@ -57,10 +57,10 @@ class Pow(Function):
         grad_x = grad_p = None
         if x.requires_grad:
             slope = p * power_value(x, p - 1.0)
-            grad_x = grad * (p == 0.0).where(0.0, slope)
+            grad_x = grad * (p == 0.0)._where(0.0, slope)
         if p.requires_grad:
             flat = (x == 0.0) & (p >= 0.0)
-            grad_p = grad * flat.where(0.0, out * x.log())
+            grad_p = grad * flat._where(0.0, out * x.log())
         return (grad_x, grad_p)
 
 
@@ -75,7 +75,7 @@ def _integer_power(x: Tensor, exponent: Any) -> Tensor:
         top = int(exponent.max().item()) if exponent.numel() else 0
         result, square, e = x * 0 + 1, x, exponent
         while top:
-            result = ((e % 2) == 1).where(result * square, result)
+            result = ((e % 2) == 1)._where(result * square, result)
             square, e, top = square * square, e // 2, top // 2
         return result
     e = int(exponent)

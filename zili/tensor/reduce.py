@@ -125,9 +125,11 @@ class ReduceOps:
             return x._scalar(0, dtypes.int64).clone()
         size = x.shape[axis]
         hit = x == x.amax(axis, keepdim=True)
+        if x.dtype.is_floating_point:
+            hit = hit | (x != x)  # a NaN is the maximum (amax gives NaN), as in PyTorch
         shape = tuple(size if i == axis else 1 for i in range(x.ndim))
         reverse = arange(size, 0, -1, dtype=dtypes.int64, device=x.device).reshape(shape)
-        first = hit.where(reverse, 0).amax(axis, keepdim=keepdim)
+        first = hit._where(reverse, 0).amax(axis, keepdim=keepdim)
         return size - first
 
     def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -149,7 +151,7 @@ class ReduceOps:
         """log(sum(exp(x))) over ``dim``, stable for large values."""
         axes = self._axes(dim)
         peak = self.detach().amax(axes, keepdim=True)
-        peak = peak.isinf().where(0.0, peak)  # all -inf rows give -inf, not NaN
+        peak = peak.isinf()._where(0.0, peak)  # all -inf rows give -inf, not NaN
         total = (self - peak).exp().sum(axes, keepdim=True).log() + peak
         return _drop(total, axes, keepdim)
 

@@ -10,6 +10,8 @@ through ``.data`` (optimizer updates) are invisible to autograd's checks.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,12 +26,43 @@ class Storage:
     written.
     """
 
-    __slots__ = ("buffer", "generation", "constant", "__weakref__")
+    __slots__ = ("buffer", "generation", "constant", "lender", "borrowers", "__weakref__")
 
     def __init__(self, buffer: Any, constant: bool = False):
         self.buffer = buffer
         self.generation = 0
         self.constant = constant
+        # Copy-on-write: flip() and pad() are views in zili but copies in PyTorch. Their
+        # result *borrows* the buffer (``lender`` is the storage that owns it) until either
+        # side is written; then the borrower gets its own copy first (see ``separate``).
+        self.lender: Storage | None = None
+        self.borrowers: list[Any] | None = None
+
+    def borrow(self) -> Storage:
+        """A new storage reading this one's buffer until either of them is written."""
+        lender = self.lender if self.lender is not None else self
+        out = Storage(self.buffer, self.constant)
+        out.lender = lender
+        if lender.borrowers is None:
+            lender.borrowers = []
+        lender.borrowers.append(weakref.ref(out))
+        return out
+
+    def separate(self, copy: Callable[[Any], Any]) -> None:
+        """Before this storage is written: if it borrows, take a private ``copy`` of the
+        buffer; if others borrow from it, give each of them a private copy."""
+        lender = self.lender
+        if lender is not None:
+            self.lender = None
+            if self.buffer is lender.buffer:
+                self.buffer = copy(self.buffer)
+        if self.borrowers:
+            for ref in self.borrowers:
+                other = ref()
+                if other is not None and other.lender is self and other.buffer is self.buffer:
+                    other.buffer = copy(other.buffer)
+                    other.lender = None
+            self.borrowers = None
 
 
 class VersionCounter:

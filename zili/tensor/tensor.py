@@ -433,6 +433,13 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
 
     # --- helpers --------------------------------------------------------------------------
 
+    def _borrowed(self, view: View) -> Tensor:
+        """A new tensor reading this one's memory through ``view`` without sharing writes:
+        what PyTorch's copying ops (flip, pad) give, without copying until a write."""
+        t = Tensor._make(None, view, self.dtype, self.device)
+        t._storage = self._storage.borrow()
+        return t
+
     def _with_view(self, view: View) -> Tensor:
         """A view of this tensor's storage (same memory and version counter)."""
         return self._share(view, self._base if self._base is not None else self, self._vc)
