@@ -50,7 +50,7 @@ def _workload(dev: zili.devices.Device) -> None:
             _ = x // (y.abs() + 1), x % (y.abs() + 1)
         if dt.is_floating_point:
             _ = x.exp(), x.log(), x.sin(), x.sqrt(), x.reciprocal(), x / y, x % y, x.pow(2)
-            _ = (x > 0).where(x, y), x.softmax(-1), x.matmul(y.T)
+            _ = x.where(x > 0, y), x.softmax(-1), x.matmul(y.T)
     index = zili.tensor(rng.integers(0, 5, (3, 4)), device=dev)
     table = zili.tensor(base, device=dev, requires_grad=True)
     picked = table.gather(1, index)

@@ -7,10 +7,12 @@ mode (sizes baked in, so loops vectorize) and run. Later calls with the same arg
 signature (shapes, dtypes, views of tensor arguments and the values of the others) *replay*
 the kernels without running Python: tensor arguments are bound by position, tensors that
 existed before the trace (parameters, optimizer state, captured through closures) are read
-from the objects that hold them now, and tensors the function rebound (``p.data = ...``,
-``add_``, ``.grad``) are rebound to the new results, so in-place parameter updates stay
-correct across replays. A call with a new signature traces again; at most
-:data:`MAX_TRACES` traces are kept (least recently used dropped).
+from the objects that hold them now, memory the function wrote in place (``add_``,
+``x[i] = v``, through any view) gets its final contents copied back after each replay
+(:meth:`Tracer.assign`), and tensors the function rebound (``p.data = ...``, ``.grad``) are
+rebound to the new results, so parameter updates stay correct across replays. A call with a
+new signature traces again; at most :data:`MAX_TRACES` traces are kept (least recently used
+dropped).
 
 Python numbers computed inside the function are constants of the trace; keep changing state
 (step counts, scheduled learning rates) in tensors that are updated in place. Reading a value

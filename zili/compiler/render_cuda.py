@@ -42,8 +42,10 @@ __device__ __forceinline__ float h2f(unsigned short h) {
 __device__ __forceinline__ unsigned short f2h(float f) {
   unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ long long zili_floordiv(long long a, long long b) { if (b == 0) return 0;
+  if (b == -1) return (long long)(0ULL - (unsigned long long)a); /* LLONG_MIN/-1: wrap */
   long long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
-__device__ __forceinline__ long long zili_imod(long long a, long long b) { if (b == 0) return 0;
+__device__ __forceinline__ long long zili_imod(long long a, long long b) {
+  if (b == 0 || b == -1) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 __device__ __forceinline__ double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
@@ -192,7 +194,7 @@ class CUDARenderer(CLikeRenderer):
         at_g = self.address(View(out_shape, contiguous_strides(out_shape)),
                             ["zg" if d == axis else f"i{d}" for d in range(len(out_shape))])
         total = f"{self.load_value(out_dtype, f'b{out}[{at_g}]')} + {src}"
-        lines += [f"long long zg = (long long){idx}; if (zg < 0) zg += {out_sizes[axis]};",
+        lines += [f"long long zg = (long long){idx};",
                   f"if (zg < 0 || zg >= {out_sizes[axis]}) {{ err = 1; continue; }}",
                   f"b{out}[{at_g}] = "
                   f"{self.store_value(out_dtype, self.cast(out_dtype, out_dtype, total))};"]
