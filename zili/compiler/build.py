@@ -41,7 +41,7 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     escaping_ids = {id(t) for t in escaping}
     for t in returned:
         if id(t) not in escaping_ids and not isinstance(t.buffer, Node):
-            t.buffer = tracer.leaf(t.buffer, t._view, t.dtype)  # returned as it came in
+            t._storage.buffer = tracer.leaf(t.buffer, t._view, t.dtype)  # returned as it came in
             escaping.append(t)
     roots: list[Node] = []
     for t in escaping + returned:

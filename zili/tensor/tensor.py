@@ -101,8 +101,10 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
 
     @buffer.setter
     def buffer(self, value: Any) -> None:
-        # zili.jit rebinds the storage of tensors a traced function produced.
-        self._storage.buffer = value
+        # Rebinding (like `t.data = ...`): this tensor alone gets new memory; its former
+        # views keep the old. Code that means to change what every view reads sets
+        # `t._storage.buffer` (zili.jit does).
+        self._storage, self._base, self._generation = Storage(value), None, 0
 
     @property
     def _version(self) -> int:
