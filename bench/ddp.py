@@ -101,7 +101,7 @@ def cost_table(name: str, config: GPTConfig, tokens_per_rank: int, flops: float,
     size = 4 * parameter_count(config)
     compute = tokens_per_rank * flops_per_token(config) / flops
     print(f"\n{name}: {size / 1e6:,.1f} MB of float32 gradients per step; compute "
-          f"{compute:.3f} s/step per rank ({tokens_per_rank} tokens at {flops / 1e9:.2f} "
+          f"{compute:.4g} s/step per rank ({tokens_per_rank} tokens at {flops / 1e9:.2f} "
           f"GFLOP/s); network {label}: latency {alpha * 1e6:,.0f} us, {beta / 1e9:.2f} GB/s")
     print(f"{'ranks':>6} {'ring s':>9} {'tree s':>9} {'ring eff.':>9} {'tree eff.':>9} "
           f"{'ring eff. overlapped':>21}")
@@ -141,7 +141,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cost-model", default=None, metavar="ALPHA,BETA,FLOPS",
+                        help="print only the cost model from measured latency (s), bandwidth "
+                             "(bytes/s) and one rank's FLOP/s")
     args = parser.parse_args()
+    if args.cost_model:
+        alpha, beta, flops = (float(v) for v in args.cost_model.split(","))
+        print_cost_model(alpha, beta, flops, args.batch_size)
+        return
     if args.worker:
         worker(args)
         return
@@ -164,14 +171,25 @@ def main() -> None:
               f"{speedup:>8.2f}x {speedup / r['ranks']:>9.0%} {r['wait_share']:>9.0%} "
               f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}")
     flops = rows[0]["tokens_per_s"] / rows[0]["ranks"] * flops_per_token(CONFIG)
-    links = [(r["alpha"], r["beta"], "measured here (2 ranks, shared memory, busy machine)")
-             for r in rows if r.get("alpha")]
-    links.append((2e-6, 12e9, "assumed 100 Gb/s InfiniBand"))
+    measured = [r for r in rows if r.get("alpha")]
+    print_cost_model(measured[0]["alpha"] if measured else None,
+                     measured[0]["beta"] if measured else None, flops, args.batch_size)
+
+
+def print_cost_model(alpha: float | None, beta: float | None, flops: float,
+                     batch_size: int) -> None:
+    """The all-reduce cost tables for the demo GPT and GPT-2 small: with the link and the
+    compute rate measured here, then with assumed cluster hardware."""
+    scenarios = []
+    if alpha is not None and beta is not None:
+        scenarios.append((alpha, beta, flops, "measured here (2 ranks, shared memory)"))
+    scenarios += [(2e-6, 12e9, flops, "assumed 100 Gb/s InfiniBand, this CPU's compute"),
+                  (2e-6, 12e9, 2e14, "assumed 100 Gb/s InfiniBand, 200 TFLOP/s per rank "
+                                     "(a GPU)")]
     gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
-    for alpha, beta, label in links:
-        cost_table("demo GPT", CONFIG, args.batch_size * CONFIG.block_size, flops, alpha,
-                   beta, label)
-        cost_table("GPT-2 small", gpt2, 8 * gpt2.block_size, flops, alpha, beta, label)
+    for a, b, f, label in scenarios:
+        cost_table("demo GPT", CONFIG, batch_size * CONFIG.block_size, f, a, b, label)
+        cost_table("GPT-2 small", gpt2, 8 * gpt2.block_size, f, a, b, label)
 
 
 if __name__ == "__main__":
