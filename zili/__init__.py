@@ -43,6 +43,8 @@ def __getattr__(name: str) -> object:
     if name in ("nn", "optim", "io", "models", "cli", "text", "data",
                 "amp", "train", "distributed", "cuda"):
         return importlib.import_module(f"zili.{name}")
+    if name == "onnx":  # zili.onnx.export lives with the models it walks
+        return importlib.import_module("zili.models.onnx_export")
     if name == "jit":
         from zili.compiler.jit import jit
         return jit

@@ -1,0 +1,131 @@
+"""Generation speed of a ~100M-parameter random Qwen2-shaped model: zili against
+transformers (PyTorch) on the CPU, in one process run; and the peak memory of loading a
+bfloat16 checkpoint against its file size.
+
+The model is built with transformers from a Qwen2Config (random weights, no download),
+saved as float32 and as bfloat16 folders, and loaded by both frameworks from the same
+float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8.
+Decode: ``--new`` greedy tokens with the KV cache after that prefill (time of generate
+minus the prefill). Memory is measured in a fresh subprocess (ru_maxrss) after
+``from_pretrained`` of the bfloat16 folder and after one forward pass (which touches every
+weight page). The machine is shared: the load average is printed with the numbers. Usage:
+
+    .venv/bin/python bench/generate.py [--layers 12] [--prompt 64] [--new 16] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+import zili
+from zili.models import from_pretrained
+
+MEMORY_PROBE = r"""
+import resource, sys
+import numpy as np
+import zili
+from zili.models import from_pretrained
+def rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = rss()
+model = from_pretrained(sys.argv[1], device=sys.argv[2])
+loaded = rss()
+model(np.zeros((1, 4), np.int64))
+print(base, loaded, rss())
+"""
+
+
+def build(folder: Path, layers: int) -> transformers.Qwen2ForCausalLM:
+    """A random Qwen2-shaped model saved as float32 (folder/f32) and bfloat16 (folder/bf16)."""
+    config = transformers.Qwen2Config(vocab_size=32000, hidden_size=768, intermediate_size=2048,
+                                      num_hidden_layers=layers, num_attention_heads=12,
+                                      num_key_value_heads=2, tie_word_embeddings=True,
+                                      max_position_embeddings=4096)
+    torch.manual_seed(0)
+    model = transformers.Qwen2ForCausalLM(config).eval()
+    model.save_pretrained(folder / "f32")
+    model.to(torch.bfloat16).save_pretrained(folder / "bf16")
+    return model.float()
+
+
+def timed(fn, repeat: int = 2) -> float:
+    """Best of ``repeat`` runs after one warm-up, in seconds."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--prompt", type=int, default=64, help="prompt tokens (64)")
+    parser.add_argument("--new", type=int, default=16, help="decoded tokens (16)")
+    parser.add_argument("--device", default="cpu", help="zili device (cpu)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hf = build(folder, args.layers)
+        params = sum(p.numel() for p in hf.parameters())
+        ours = from_pretrained(folder / "f32", device=args.device)
+        print(f"Qwen2-shaped random model: {params / 1e6:.1f}M parameters, {args.layers} "
+              f"layers, float32; prompt {args.prompt} tokens, {args.new} new tokens; "
+              f"zili device {args.device}, torch threads {torch.get_num_threads()}, "
+              f"{os.cpu_count()} cores")
+        print(f"load average before: {os.getloadavg()}")
+        print(f"{'batch':>5} {'phase':>8} {'zili tok/s':>11} {'torch tok/s':>12} {'ratio':>6}")
+        for batch in (1, 8):
+            ids = np.random.default_rng(batch).integers(0, 32000, (batch, args.prompt))
+            tids = torch.tensor(ids)
+
+            def z_prefill(ids=ids):
+                return ours(ids)
+
+            def t_prefill(tids=tids):
+                with torch.no_grad():
+                    return hf(tids).logits
+
+            def z_generate(ids=ids):
+                return ours.generate(ids, max_new_tokens=args.new, temperature=0)
+
+            def t_generate(tids=tids):
+                with torch.no_grad():
+                    return hf.generate(tids, max_new_tokens=args.new, min_new_tokens=args.new,
+                                       do_sample=False, pad_token_id=0)
+
+            zp, tp = timed(z_prefill), timed(t_prefill)
+            zg, tg = timed(z_generate, 1), timed(t_generate, 1)
+            prefill = batch * args.prompt
+            decode = batch * args.new
+            rows = [("prefill", prefill / zp, prefill / tp),
+                    ("decode", decode / max(zg - zp, 1e-9), decode / max(tg - tp, 1e-9))]
+            for phase, z, t in rows:
+                print(f"{batch:>5} {phase:>8} {z:>11.1f} {t:>12.1f} {z / t:>6.2f}")
+        print(f"load average after: {os.getloadavg()}")
+        size = sum(f.stat().st_size for f in (folder / "bf16").glob("*.safetensors"))
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(folder / "bf16"),
+                              args.device], capture_output=True, text=True, check=True)
+        base, loaded, touched = (int(v) for v in out.stdout.split()[-3:])
+        print(f"bf16 checkpoint {size / 2**20:.1f} MiB; peak RSS growth: after "
+              f"from_pretrained {(loaded - base) / 2**20:.1f} MiB "
+              f"({(loaded - base) / size:.2f}x the file), after one forward "
+              f"{(touched - base) / 2**20:.1f} MiB ({(touched - base) / size:.2f}x)")
+
+
+if __name__ == "__main__":
+    zili.manual_seed(0)
+    main()
