@@ -93,6 +93,7 @@ def products(rng: np.random.Generator, tokens: int, fan_in: int, fan_out: int) -
 def matmuls(tokens: int, repeat: int) -> None:
     """Table (a)."""
     rng = np.random.default_rng(0)
+    zili.get_device("cpu").matmul_library = "zili"  # the generated SGEMM, not the BLAS path
     peak, how = peak_gflops()
     print(f"\n(a) matrix products, {tokens} tokens, float32, GFLOP/s; peak {how}")
     print(f"{'product':<24} {'M x N x K':>18} {'zili':>7} {'PyTorch':>8} {'NumPy':>7} "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -170,7 +169,10 @@ def alone(args: argparse.Namespace) -> None:
     runner = torch_steps(config, data, settings) if args.alone == "torch" else \
         zili_steps(args.alone, config, data, settings)
     seconds = [next(runner) for _ in data][args.warmup:]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not getrusage's ru_maxrss: Linux carries the parent's peak across exec into
+    # ru_maxrss, so a child started by a big parent would report the parent's peak.
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
     print(f"{peak:,.0f} MiB peak RSS, {float(np.median(seconds)):.3f} s/step")
 
 

@@ -251,7 +251,7 @@ static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
    epilogue(A[p] @ B[p]) for p < batch. Operands and epilogue inputs are given by element
    strides (outer batch, inner batch, row, column); a stride of 0 broadcasts. Work items are
    whole products when there are at least as many as threads, else each product is cut into
-   one rectangle per thread along its longer side; every thread packs its own panels, so
+   pieces along its longer side; every thread packs its own panels, so
    no thread waits for another inside the product. Returns 0, or 2 when memory for the
    packed panels could not be allocated. */
 static int sgemm(long batch, long inner, long M, long N, long K,
@@ -275,10 +275,15 @@ static int sgemm(long batch, long inner, long M, long N, long K,
     int threads = omp_get_max_threads();
     double flops = 2.0 * (double)batch * M * N * K;
     if (flops < 4.0e5) threads = 1;
-    long parts = batch >= threads ? 1 : threads;
+    /* Four pieces per thread, taken dynamically: on a shared machine a thread that loses
+       its core leaves its pieces to the others instead of stalling the product. Pieces keep
+       at least 48 rows or 64 columns so that packing stays a small part of the work. */
+    long parts = batch >= threads ? 1 : 4 * threads;
     int split_rows = M >= N;
     long step = split_rows ? round_up((M + parts - 1) / parts, MR)
                            : round_up((N + parts - 1) / parts, NR);
+    if (split_rows && step < 48) step = 48;
+    if (!split_rows && step < 64) step = 64;
     long side = split_rows ? M : N;
     parts = (side + step - 1) / step;
     long nc_max = round_up((split_rows ? N : step) < NC_MAX ? (split_rows ? N : step) : NC_MAX,
@@ -292,7 +297,7 @@ static int sgemm(long batch, long inner, long M, long N, long K,
         float *pb = aligned_alloc(64, (size_t)round_up(kc_max * nc_max * 4, 64));
         float *pa = aligned_alloc(64, (size_t)round_up(kc_max * mc_max * 4, 64));
         if (!pb || !pa) failed = 1;
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (long item = 0; item < batch * parts; item++) {
             if (!pb || !pa) continue;
             long p = item / parts, part = item % parts;

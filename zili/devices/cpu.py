@@ -153,9 +153,9 @@ class CPUDevice(Device):
 
     def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View,
                out: np.ndarray, shape: tuple[int, ...]) -> None:
-        """out = a @ b: float32 with zili's generated SGEMM (``ZILI_CPU_MATMUL=blas`` or
-        ``matmul_library = "blas"`` picks NumPy's BLAS instead), other dtypes with NumPy's
-        BLAS (half types computed in float32)."""
+        """out = a @ b with NumPy's BLAS (half types computed in float32), or for float32
+        with zili's generated SGEMM when ``ZILI_CPU_MATMUL=zili`` / ``matmul_library =
+        "zili"``."""
         if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32:
             if self._gemm is None:
                 self._gemm = Gemm(self)
@@ -189,9 +189,10 @@ class CPUDevice(Device):
                       [r for r in rows if len(r)], out.size * x.shape[-1])
 
 
-# Which matrix product float32 uses: "zili" (generated SGEMM on the kernels' OpenMP team)
-# or "blas" (NumPy's), for comparisons in bench/ops.py and bench/train_gpt.py.
-MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
+# Which matrix product float32 uses: "blas" (NumPy's, split over zili's threads) or "zili"
+# (the generated SGEMM on the kernels' OpenMP team). BLAS stays the default: in the GPT
+# step (bench/train_gpt.py, +blas rows) it was measured faster on the shared machine.
+MATMUL = os.environ.get("ZILI_CPU_MATMUL", "blas")
 if MATMUL not in ("zili", "blas"):
     raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
 
