@@ -102,33 +102,15 @@ def summary(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def samples(directory: str | Path, n: int, width: int = 120) -> list[str]:
-    """Decode the first ``n`` documents of the first train shard (each cut to ``width``)."""
-    import numpy as np
-
-    from zili.data.loader import shard_paths
-    from zili.data.shards import read_shard
-    from zili.text.tokenizer import load_tokenizer
-
-    tok = load_tokenizer(directory)
-    ids = read_shard(shard_paths(directory, "train")[0])
-    ends = np.flatnonzero(np.asarray(ids) == tok.eos_id)[:n]
-    out, start = [], 0
-    for end in ends.tolist():
-        text = tok.decode(ids[start:end].tolist())
-        out.append(text if len(text) <= width else text[:width] + "...")
-        start = end + 1
-    return out
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Print the report summary and a few decoded samples of a build folder."""
+    from zili.data.sources import sample_documents
     from zili.text.report import load_manifest
 
     try:
         m = load_manifest(args.directory)
         print(summary(m))
-        for k, s in enumerate(samples(args.directory, args.samples), 1):
+        for k, s in enumerate(sample_documents(args.directory, args.samples), 1):
             print(f"--- sample {k}\n{s}")
     except (FileNotFoundError, ValueError, ImportError) as exc:
         return _error("inspect", exc)

@@ -127,3 +127,22 @@ def unknown_characters(tokenizer: Any, text: str) -> list[str]:
     if known is None:
         return []
     return list(dict.fromkeys(c for c in text if c not in known))
+
+
+def sample_documents(directory: str | Path, n: int, width: int = 120) -> list[str]:
+    """The first ``n`` documents of a build folder's first train shard, decoded (each cut
+    to ``width`` characters).
+
+    Raises:
+        FileNotFoundError: the folder has no tokenizer or no train shard.
+        TokenizerError, ShardError: (``ValueError``) a damaged tokenizer or shard.
+    """
+    tok = load_tokenizer(directory)
+    ids = read_shard(shard_paths(directory, "train")[0])
+    ends = np.flatnonzero(np.asarray(ids) == tok.eos_id)[:n]
+    out, start = [], 0
+    for end in ends.tolist():
+        text = tok.decode(ids[start:end].tolist())
+        out.append(text if len(text) <= width else text[:width] + "...")
+        start = end + 1
+    return out
