@@ -217,3 +217,14 @@ def test_no_space_is_reported_even_when_the_build_cleanup_fails_after_it(tmp_pat
     with pytest.raises(OSError, match="No space left on device") as info:
         cache.load("k.so", build, _answer)
     assert info.value.errno == errno.ENOSPC
+
+
+def test_cache_under_a_sticky_shared_parent_is_used(tmp_path: Path, capsys) -> None:
+    shared = tmp_path / "tmp-like"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp: anyone may create, no one may rename ours
+    cache = KernelCache("dev", shared)
+    assert cache.directory == shared / "dev" and capsys.readouterr().err == ""
+    os.chmod(shared, 0o777)  # without the sticky bit another user could swap our folder
+    assert KernelCache("dev", shared).directory != shared / "dev"
+    assert "its parent" in capsys.readouterr().err

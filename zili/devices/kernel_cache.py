@@ -62,15 +62,21 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def folder_problem(path: Path) -> str | None:
+def folder_problem(path: Path, parent: bool = False) -> str | None:
     """Why ``path`` may not hold kernels (not a folder, not the user's, writable by group or
-    others, read-only), or None when it may."""
+    others, read-only), or None when it may. For a ``parent`` only the write permission of
+    others matters, and not when its sticky bit keeps them from renaming our folder (/tmp);
+    it may belong to anyone (root owns /tmp)."""
     try:
         st = os.stat(path)  # follows a link: what matters is the folder actually used
     except OSError as e:
         return f"it cannot be read ({e.strerror})"
     if not stat.S_ISDIR(st.st_mode):
         return "it is not a folder"
+    if parent:
+        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            return f"group or others may write to it (mode {st.st_mode & 0o777:o})"
+        return None
     if st.st_uid != os.geteuid():
         return f"it belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})"
     if st.st_mode & 0o022:
@@ -122,8 +128,8 @@ class KernelCache:
         else:
             # the parent counts too: whoever may write it may swap the device folder
             problem = folder_problem(wanted)
-            parent = folder_problem(root)
-            if problem is None and parent is not None and parent != "it is read-only":
+            parent = folder_problem(root, parent=True)
+            if problem is None and parent is not None:
                 problem = f"its parent {root}: {parent}"
         if problem is None:
             self.directory = wanted
