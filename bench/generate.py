@@ -6,7 +6,8 @@ The model is built with transformers from a Qwen2Config (random weights, no down
 saved as float32 and as bfloat16 folders, and loaded by both frameworks from the same
 float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8.
 Decode: ``--new`` greedy tokens with the KV cache after that prefill (time of generate
-minus the prefill). Memory is measured in a fresh subprocess (ru_maxrss) after
+minus the prefill). Memory is measured in a fresh subprocess (peak resident set, VmHWM, minus the resident set
+before loading) after
 ``from_pretrained`` of the bfloat16 folder and after one forward pass (which touches every
 weight page). The machine is shared: the load average is printed with the numbers. Usage:
 
@@ -31,17 +32,19 @@ import zili
 from zili.models import from_pretrained
 
 MEMORY_PROBE = r"""
-import resource, sys
+import sys
 import numpy as np
 import zili
 from zili.models import from_pretrained
-def rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-base = rss()
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+base = status("VmRSS:")
 model = from_pretrained(sys.argv[1], device=sys.argv[2])
-loaded = rss()
+loaded = status("VmHWM:")
 model(np.zeros((1, 4), np.int64))
-print(base, loaded, rss())
+print(base, loaded, status("VmHWM:"))
 """
 
 

@@ -153,3 +153,29 @@ def test_train_lora_on_a_build_lowers_the_loss(folder, tmp_path, capsys):
     losses = [float(v) for v in re.findall(r"loss ([\d.]+)\n", printed)]
     assert losses[-1] < losses[0]
     assert (out / "adapter_model.safetensors").exists()
+
+
+def test_adapters_train_on_a_frozen_bfloat16_base(tmp_path):
+    torch.manual_seed(3)
+    config = transformers.Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=48,
+                                      num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, initializer_range=0.3)
+    transformers.Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(tmp_path)
+    model = from_pretrained(tmp_path, device="numpy")
+    apply_lora(model, r=4, alpha=8.0, target_modules=("q_proj", "v_proj", "up_proj"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert params and all(p.dtype is zili.float32 for p in params)
+    optimizer = zili.optim.AdamW(params, lr=5e-2, weight_decay=0.0)
+    ids = zili.tensor(np.random.default_rng(0).integers(0, 64, (2, 8)), device="numpy")
+    losses = []
+    for _ in range(6):
+        logits = model(ids[:, :-1])
+        loss = zili.nn.functional.cross_entropy(logits.reshape(14, 64).float(),
+                                                ids[:, 1:].reshape(14))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1, losses
+    base = model.model.layers[0].self_attn.q_proj.base_layer.weight
+    assert base.dtype is zili.bfloat16 and base.grad is None

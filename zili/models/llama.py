@@ -30,14 +30,19 @@ from zili.tensor import Tensor, arange, no_grad, ones, randn, tensor, zeros
 def _linear(in_features: int, out_features: int, bias: bool, dtype: Any, device: Any
             ) -> nn.Linear:
     """An ``nn.Linear`` whose weights are zero placeholders (an expanded scalar: no memory)
-    until a checkpoint or :meth:`LlamaForCausalLM.init_weights` fills them; drawing random
+    until a checkpoint or :meth:`LlamaForCausalLM.init_weights` replaces them; drawing random
     weights only to overwrite them would double the memory a load needs."""
     layer = nn.Linear(1, 1, bias=bias, device=device)
     layer.in_features, layer.out_features = in_features, out_features
-    layer.weight = nn.Parameter(zeros(out_features, in_features, dtype=dtype, device=device))
+    layer.weight = nn.Parameter(_placeholder((out_features, in_features), dtype, device))
     if bias:
-        layer.bias = nn.Parameter(zeros(out_features, dtype=dtype, device=device))
+        layer.bias = nn.Parameter(_placeholder((out_features,), dtype, device))
     return layer
+
+
+def _placeholder(shape: tuple[int, ...], dtype: Any, device: Any) -> Tensor:
+    """Zeros of ``shape`` as one element expanded by stride 0: no memory until replaced."""
+    return zeros((), dtype=dtype, device=device).expand(shape)
 
 
 class LlamaRMSNorm(nn.Module):
@@ -128,8 +133,8 @@ class LlamaModel(nn.Module):
         self.embed_tokens = nn.Embedding(1, 1, device=device)
         self.embed_tokens.num_embeddings = config.vocab_size
         self.embed_tokens.embedding_dim = config.hidden_size
-        self.embed_tokens.weight = nn.Parameter(zeros(config.vocab_size, config.hidden_size,
-                                                      dtype=dtype, device=device))
+        self.embed_tokens.weight = nn.Parameter(
+            _placeholder((config.vocab_size, config.hidden_size), dtype, device))
         self.layers = nn.ModuleList([LlamaDecoderLayer(config, i, dtype, device)
                                      for i in range(config.num_hidden_layers)])
         self.norm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps, dtype, device)
