@@ -6,10 +6,10 @@ The model is built with transformers from a Qwen2Config (random weights, no down
 saved as float32 and as bfloat16 folders, and loaded by both frameworks from the same
 float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8.
 Decode: ``--new`` greedy tokens with the KV cache after that prefill (time of generate
-minus the prefill). Memory is measured in a fresh subprocess (peak resident set, VmHWM, minus the resident set
-before loading) after
-``from_pretrained`` of the bfloat16 folder and after one forward pass (which touches every
-weight page). The machine is shared: the load average is printed with the numbers. Usage:
+minus the prefill). Memory is measured in a fresh subprocess (peak resident set, VmHWM,
+minus the resident set before loading) after ``from_pretrained`` of the bfloat16 folder
+and after one forward pass (which touches every weight page). The machine is shared: the
+load average is printed with the numbers. Usage:
 
     .venv/bin/python bench/generate.py [--layers 12] [--prompt 64] [--new 16] [--device cpu]
 """
