@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import inspect
 import os
 import stat
 from pathlib import Path
@@ -35,6 +36,16 @@ def _cc_build(tmp_path: Path, source: str = SOURCE):
         subprocess.run(["cc", "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
         return out.read_bytes()
     return build, calls
+
+
+def _compile(device, name: str, source: str, ints: int):
+    """``device.compile`` under either contract: ctypes argtypes (before the CompiledDevice
+    base) or a Signature of buffers and int64s (after); returns the callable kernel."""
+    if "argtypes" in inspect.signature(device.compile).parameters:
+        return device.compile(name, source, [ctypes.c_longlong] * ints).fn
+    from zili.compiler.runtime import Signature
+
+    return device.compile(name, source, Signature(0, ints, False)).handle
 
 
 def _answer(path: Path) -> int:
@@ -182,7 +193,7 @@ def test_cpu_failed_link_on_full_disk_reports_no_space(tmp_path: Path, monkeypat
     monkeypatch.setenv("CC", str(fake))
     device = CPUDevice()
     with pytest.raises(OSError, match="No space left on device") as info:
-        device.compile("k_full", "int k_full(void) { return 0; }", [])
+        _compile(device, "k_full", "int k_full(void) { return 0; }", 0)
     assert info.value.errno == errno.ENOSPC
     left = os.listdir(tmp_path / "cache" / "cpu")
     assert not [f for f in left if f.endswith((".so", ".tmp"))]
@@ -193,11 +204,11 @@ def test_cpu_device_uses_the_guarded_cache(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setenv("ZILI_CACHE_DIR", str(tmp_path / "cache"))
     device = CPUDevice()  # a fresh device: nothing loaded in memory yet
-    program = device.compile("k_twice", "int k_twice(int x) { return 2 * x; }",
-                             [ctypes.c_int])
-    assert program.fn(21) == 42
-    assert program.path.parent == tmp_path / "cache" / "cpu"
-    assert kc.kernel_cache("cpu").object_problem(program.path) is None
+    fn = _compile(device, "k_twice", "int k_twice(long long x) { return (int)(2 * x); }", 1)
+    assert fn(21) == 42
+    objects = list((tmp_path / "cache" / "cpu").glob("k_twice_*.so"))
+    assert len(objects) == 1
+    assert kc.kernel_cache("cpu").object_problem(objects[0]) is None
     # and the device still computes right through it (the numpy device is the oracle)
     a = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
     got = (zili.tensor(a, device="cpu") * 3 + 1).exp().numpy()
