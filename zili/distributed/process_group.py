@@ -31,17 +31,6 @@ _GROUP: Backend | None = None
 _STAGED_NOTICE: set[str] = set()
 
 
-class _Done(Work):
-    def __init__(self, after: Any = None) -> None:
-        self.after = after
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return True
-
-    def is_completed(self) -> bool:
-        return True
-
-
 class _Then(Work):
     """A backend Work followed by a copy back into a tensor (staged through the host)."""
 

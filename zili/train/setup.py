@@ -54,7 +54,7 @@ def init_distributed(log: Callable[[str], None] = print) -> tuple[int, int]:
     if not dist.is_initialized():
         dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
-    if rank == 0:
+    if rank == 0 and world > 1:  # (a Slurm allocation's variables without srun: one rank)
         log(f"data parallel: {world} ranks over MPI ({dist.group().peer_table()})")
     return rank, world
 
