@@ -71,14 +71,10 @@ class ElementwiseOps:
         return F.Div.apply(a, b)
 
     def __floordiv__(self: Tensor, other: Any) -> Tensor:
-        a, b = self._operands(other, "floor_divide")
-        if a.dtype.is_floating_point:
-            raise TypeError("floor_divide: zili supports // on integer tensors; "
-                            "use (a / b).floor() for floats")
-        return F.Div.apply(a, b)
+        return self.div(other, rounding_mode="floor")
 
     def __mod__(self: Tensor, other: Any) -> Tensor:
-        return self._binary(Op.MOD, other)
+        return self.remainder(other)  # MOD with PyTorch's gradients (math_ops)
 
     def __neg__(self: Tensor) -> Tensor:
         if self.dtype is dtypes.bool_:
@@ -160,9 +156,29 @@ class ElementwiseOps:
         """self * other."""
         return self * other
 
-    def div(self: Tensor, other: Any) -> Tensor:
-        """self / other (true division)."""
-        return self / other
+    def div(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        """self / other: true division, or rounded 'trunc' / 'floor' (integers stay integer,
+        floats get a zero gradient), as PyTorch.
+
+        Raises:
+            ValueError: for another rounding_mode.
+        """
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                             f"{rounding_mode!r}")
+        a, b = self._operands(other, "div")
+        if a.dtype.is_floating_point:
+            quotient = a / b
+            return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
+        if a.dtype is dtypes.bool_:
+            a, b = a.to(dtypes.int64), b.to(dtypes.int64)
+        floored = F.Div.apply(a, b)  # the integer DIV primitive floors
+        if rounding_mode == "floor":
+            return floored
+        inexact = (floored * b) != a
+        return (inexact & ((a < 0) != (b < 0))).where(floored + 1, floored)
 
     def maximum(self: Tensor, other: Any) -> Tensor:
         """Elementwise maximum."""

@@ -27,6 +27,7 @@ from zili.tensor import inplace
 from zili.tensor.autograd import grad_mode, register_post_accumulate_grad_hook, run_backward
 from zili.tensor.composite import CompositeOps
 from zili.tensor.elementwise import ElementwiseOps
+from zili.tensor.math_ops import MathOps
 from zili.tensor.movement import MovementOps
 from zili.tensor.reduce import ReduceOps
 from zili.tensor.storage import Storage, VersionCounter
@@ -66,7 +67,7 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
     return tuple(out)
 
 
-class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps):
+class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
     # _storage: the buffer shared with every view; _vc: the version counter shared with
