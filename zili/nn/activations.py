@@ -19,7 +19,7 @@ def _expm1(x: Tensor) -> Tensor:
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
     """clamp(x, min_val, max_val) with gradient 1 strictly inside, 0 outside (as PyTorch)."""
     inside = (input > min_val) & (input < max_val)
-    return inside.where(input, (input <= min_val).where(min_val, max_val).to(input.dtype))
+    return inside._where(input, (input <= min_val)._where(min_val, max_val).to(input.dtype))
 
 
 def relu6(input: Tensor) -> Tensor:  # noqa: A002
@@ -35,18 +35,18 @@ def hardsigmoid(input: Tensor) -> Tensor:  # noqa: A002
 def hardswish(input: Tensor) -> Tensor:  # noqa: A002
     """x * relu6(x + 3) / 6; PyTorch's gradient at x = +-3 takes the inner branch."""
     inner = input * (input + 3.0) * (1.0 / 6.0)
-    return (input <= -3.0).where(0.0, (input >= 3.0).where(input, inner))
+    return (input <= -3.0)._where(0.0, (input >= 3.0)._where(input, inner))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
     """x for x > 0, negative_slope * x otherwise."""
-    return (input > 0).where(input, input * negative_slope)
+    return (input > 0)._where(input, input * negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
-    negative = (input > 0).where(0.0, input)  # no exp overflow on the unused branch
-    return (input > 0).where(input, _expm1(negative) * alpha)
+    negative = (input > 0)._where(0.0, input)  # no exp overflow on the unused branch
+    return (input > 0)._where(input, _expm1(negative) * alpha)
 
 
 def selu(input: Tensor) -> Tensor:  # noqa: A002
@@ -56,15 +56,15 @@ def selu(input: Tensor) -> Tensor:  # noqa: A002
 
 def celu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
-    negative = (input > 0).where(0.0, input)
-    return (input > 0).where(input, _expm1(negative * (1.0 / alpha)) * alpha)
+    negative = (input > 0)._where(0.0, input)
+    return (input > 0)._where(input, _expm1(negative * (1.0 / alpha)) * alpha)
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for large |x|."""
     negative = input < 0
     # -|x| written as a select so that the derivative at 0 is PyTorch's 1/2
-    return negative.where(input, 0.0) - (negative.where(input, -input).exp() + 1.0).log()
+    return negative._where(input, 0.0) - (negative._where(input, -input).exp() + 1.0).log()
 
 
 def softsign(input: Tensor) -> Tensor:  # noqa: A002
@@ -75,7 +75,7 @@ def softsign(input: Tensor) -> Tensor:  # noqa: A002
 def mish(input: Tensor) -> Tensor:  # noqa: A002
     """x * tanh(softplus(x))."""
     soft = input.relu() + ((-input.abs()).exp() + 1.0).log()  # softplus, stable
-    return input * (input > 20.0).where(input, soft).tanh()
+    return input * (input > 20.0)._where(input, soft).tanh()
 
 
 def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
@@ -85,17 +85,17 @@ def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    return (input > lambd).where(input - lambd, (input < -lambd).where(input + lambd, 0.0))
+    return (input > lambd)._where(input - lambd, (input < -lambd)._where(input + lambd, 0.0))
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
     """x where |x| > lambd, else 0."""
-    return ((input > lambd) | (input < -lambd)).where(input, 0.0)
+    return ((input > lambd) | (input < -lambd))._where(input, 0.0)
 
 
 def threshold(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
     """x where x > threshold, else ``value``."""
-    return (input > threshold).where(input, value)
+    return (input > threshold)._where(input, value)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
@@ -129,7 +129,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
         weight = weight.reshape((1,) * input.ndim)
     else:
         weight = weight.reshape(())
-    return (input > 0).where(input, input * weight)
+    return (input > 0)._where(input, input * weight)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
@@ -139,7 +139,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
     if not training:
         return leaky_relu(input, (lower + upper) / 2)
     slope = rand(input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
-    return (input >= 0).where(input, input * slope)
+    return (input >= 0)._where(input, input * slope)
 
 
 def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002

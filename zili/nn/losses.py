@@ -80,7 +80,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # no
     diff = (input - target).abs()
     if beta == 0.0:
         return reduce_loss(diff, reduction, "smooth_l1_loss")
-    loss = (diff < beta).where(diff * diff * (0.5 / beta), diff - 0.5 * beta)
+    loss = (diff < beta)._where(diff * diff * (0.5 / beta), diff - 0.5 * beta)
     return reduce_loss(loss, reduction, "smooth_l1_loss")
 
 
@@ -88,7 +88,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: 
                delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
     diff = (input - target).abs()
-    loss = (diff < delta).where(diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    loss = (diff < delta)._where(diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     return reduce_loss(loss, reduction, "huber_loss")
 
 
@@ -100,8 +100,8 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
         loss = target.exp() * (target - input)
     else:
         # 0 * log 0 = 0, as PyTorch's xlogy
-        safe = (target > 0).where(target, 1.0)
-        loss = (target > 0).where(target * safe.log(), 0.0) - target * input
+        safe = (target > 0)._where(target, 1.0)
+        loss = (target > 0)._where(target * safe.log(), 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return reduce_loss(loss, reduction, "kl_div")
@@ -127,9 +127,9 @@ def vector_norm(x: Tensor, p: float = 2.0, dim: Any = None, keepdim: bool = Fals
     # At a zero vector the root's derivative is infinite; PyTorch's norm gives the zero
     # subgradient there, so take the root of 1 instead and select 0.
     zero = total == 0
-    safe = zero.where(1.0, total)
+    safe = zero._where(1.0, total)
     root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
-    return zero.where(0.0, root)
+    return zero._where(0.0, root)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -193,11 +193,11 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     if mode == "max":
         member = one_hot.unsqueeze(-1) > 0  # (B, L, 1)
         low = weight._scalar(float("-inf"), weight.dtype)
-        picked = member.where(rows.unsqueeze(0), low).amax(1) if rows.shape[0] else \
+        picked = member._where(rows.unsqueeze(0), low).amax(1) if rows.shape[0] else \
             weight._scalar(0.0, weight.dtype, (count, weight.shape[1]))
-        return (one_hot.sum(1, keepdim=True) > 0).where(picked, 0.0)
+        return (one_hot.sum(1, keepdim=True) > 0)._where(picked, 0.0)
     total_rows = one_hot.matmul(rows)
     if mode == "sum":
         return total_rows
     sizes = one_hot.sum(1, keepdim=True)
-    return total_rows / (sizes > 0).where(sizes, 1.0)
+    return total_rows / (sizes > 0)._where(sizes, 1.0)

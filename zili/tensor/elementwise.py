@@ -178,7 +178,7 @@ class ElementwiseOps:
         if rounding_mode == "floor":
             return floored
         inexact = (floored * b) != a
-        return (inexact & ((a < 0) != (b < 0))).where(floored + 1, floored)
+        return (inexact & ((a < 0) != (b < 0)))._where(floored + 1, floored)
 
     def maximum(self: Tensor, other: Any) -> Tensor:
         """Elementwise maximum."""

@@ -36,7 +36,7 @@ def _floor(x: Tensor) -> Tensor:
     """floor for floats: x - (x mod 1) is exact; inf and NaN pass through. No graph."""
     with set_grad_enabled(False):
         x = x.detach()
-        return x.isfinite().where(x - (x % 1.0), x)
+        return x.isfinite()._where(x - (x % 1.0), x)
 
 
 class _Rounding(Function):
@@ -50,14 +50,14 @@ class _Rounding(Function):
             if kind == "ceil":
                 return -_floor(-x)
             if kind == "trunc":
-                return (x < 0).where(-_floor(-x), _floor(x))
+                return (x < 0)._where(-_floor(-x), _floor(x))
             scale = 10.0 ** decimals
             y = x * scale if decimals else x
             low = _floor(y)
             diff = y - low
             odd = (low % 2.0) == 1.0
             up = (diff > 0.5) | ((diff == 0.5) & odd)  # half to even, as PyTorch
-            rounded = up.where(low + 1.0, low)
+            rounded = up._where(low + 1.0, low)
             return rounded / scale if decimals else rounded
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -86,14 +86,14 @@ def atan_value(x: Tensor) -> Tensor:
     """atan: reduce to r in [-1, 1] (atan x = +-pi/2 - atan(1/x) above 1), a rational first
     guess, three Newton steps on tan(y) = r. Records no graph."""
     big = x.abs() > 1.0
-    r = big.where(x.reciprocal(), x)
+    r = big._where(x.reciprocal(), x)
     y = r / (r * r * 0.28 + 1.0)
     for _ in range(3):
         s = y.sin()
         c = F.cos_value(y)
         y = y - (s - r * c) * c
-    half = (x > 0).where(_const(x, HALF_PI), _const(x, -HALF_PI))
-    return big.where(half - y, y)
+    half = (x > 0)._where(_const(x, HALF_PI), _const(x, -HALF_PI))
+    return big._where(half - y, y)
 
 
 class MathOps:
@@ -142,8 +142,8 @@ class MathOps:
         u = x + 1.0
         d = u - 1.0
         small = d == 0.0
-        corrected = u.log() * (x / small.where(1.0, d))
-        return small.where(x, (u == float("inf")).where(u.log(), corrected))
+        corrected = u.log() * (x / small._where(1.0, d))
+        return small._where(x, (u == float("inf"))._where(u.log(), corrected))
 
     def expm1(self: Tensor) -> Tensor:
         """exp(x) - 1, accurate for small x (Kahan's correction)."""
@@ -151,9 +151,9 @@ class MathOps:
         u = x.exp()
         um1 = u - 1.0
         small = um1 == 0.0
-        log_u = (u == 1.0).where(1.0, u).log()
-        corrected = um1 * x / (small | (u == 1.0)).where(1.0, log_u)
-        return small.where(x, (u == float("inf")).where(u, (um1 == -1.0).where(um1, corrected)))
+        log_u = (u == 1.0)._where(1.0, u).log()
+        corrected = um1 * x / (small | (u == 1.0))._where(1.0, log_u)
+        return small._where(x, (u == float("inf"))._where(u, (um1 == -1.0)._where(um1, corrected)))
 
     def tan(self: Tensor) -> Tensor:
         """Tangent, sin(x) / cos(x)."""
@@ -170,16 +170,16 @@ class MathOps:
         """Angle of the point (other, self) in (-pi, pi], as PyTorch's atan2."""
         y, x = self._operands(other, "atan2")
         y, x = _float(y), _float(x)
-        safe_x = (x == 0).where(1.0, x)
+        safe_x = (x == 0)._where(1.0, x)
         base = (y / safe_x).atan()
         below = y.signbit()  # -0.0 counts as below the axis, as in C's atan2
-        half = below.where(_const(y, -math.pi), _const(y, math.pi))
-        left = x.signbit().where(base + half, base)
-        axis = below.where(_const(y, -HALF_PI), _const(y, HALF_PI))
-        axis = (y == 0).where(below.where(_const(y, -0.0), 0.0), axis)
+        half = below._where(_const(y, -math.pi), _const(y, math.pi))
+        left = x.signbit()._where(base + half, base)
+        axis = below._where(_const(y, -HALF_PI), _const(y, HALF_PI))
+        axis = (y == 0)._where(below._where(_const(y, -0.0), 0.0), axis)
         # on the y axis: +-pi/2 with a gradient of -1/y in x (d atan2 / dx = -y / r^2)
-        vertical = axis - x / (y == 0).where(1.0, y)
-        return (x == 0).where(vertical, left)
+        vertical = axis - x / (y == 0)._where(1.0, y)
+        return (x == 0)._where(vertical, left)
 
     arctan2 = atan2
 
@@ -187,7 +187,7 @@ class MathOps:
         """Inverse sine: atan2(x, sqrt(1 - x^2)); NaN outside [-1, 1]."""
         x = _float(self)
         root = (1.0 - x * x).sqrt()
-        return (x.abs() > 1.0).where(float("nan"), x.atan2(root))
+        return (x.abs() > 1.0)._where(float("nan"), x.atan2(root))
 
     arcsin = asin
 
@@ -195,7 +195,7 @@ class MathOps:
         """Inverse cosine: atan2(sqrt(1 - x^2), x); NaN outside [-1, 1]."""
         x = _float(self)
         root = (1.0 - x * x).sqrt()
-        return (x.abs() > 1.0).where(float("nan"), root.atan2(x))
+        return (x.abs() > 1.0)._where(float("nan"), root.atan2(x))
 
     arccos = acos
 
@@ -206,7 +206,7 @@ class MathOps:
         e = x.expm1()
         near = (e + e / (e + 1.0)) * 0.5
         far = (x.exp() - (-x).exp()) * 0.5
-        return small.where(near, far)
+        return small._where(near, far)
 
     def cosh(self: Tensor) -> Tensor:
         """Hyperbolic cosine, (e^x + e^-x) / 2."""
@@ -218,10 +218,10 @@ class MathOps:
         x = _float(self)
         a = x.abs()
         big = a > 1e8
-        safe = big.where(1.0, a)
+        safe = big._where(1.0, a)
         value = (safe + safe / ((safe * safe + 1.0).sqrt() + 1.0) * safe).log1p()
-        value = big.where(a.log() + math.log(2.0), value)
-        return (x < 0).where(-value, value)
+        value = big._where(a.log() + math.log(2.0), value)
+        return (x < 0)._where(-value, value)
 
     arcsinh = asinh
 
@@ -229,10 +229,10 @@ class MathOps:
         """Inverse hyperbolic cosine, log(x + sqrt(x^2 - 1)); NaN below 1."""
         x = _float(self)
         big = x > 1e8
-        safe = big.where(2.0, x)
+        safe = big._where(2.0, x)
         t = safe - 1.0
         value = (t + (t * t + 2.0 * t).sqrt()).log1p()
-        return big.where(x.log() + math.log(2.0), value)
+        return big._where(x.log() + math.log(2.0), value)
 
     arccosh = acosh
 
@@ -251,7 +251,7 @@ class MathOps:
         a, b = _float(a), _float(b)
         negative = (b < 0) | ((b == 0) & (b.reciprocal() < 0))
         magnitude = a.abs()
-        return negative.where(-magnitude, magnitude)
+        return negative._where(-magnitude, magnitude)
 
     def signbit(self: Tensor) -> Tensor:
         """True where the sign bit is set (negative numbers and -0.0)."""
@@ -282,7 +282,7 @@ class MathOps:
         a, b = self._operands(other, "fmod")
         # On magnitudes the divisor-signed remainder is C's, exactly; then take a's sign.
         r = a.abs() % b.abs()
-        return _with_quotient_grad(a, b, a.signbit().where(-r, r), "trunc")
+        return _with_quotient_grad(a, b, a.signbit()._where(-r, r), "trunc")
 
     def __rmod__(self: Tensor, other: Any) -> Tensor:
         a, b = self._operands(other, "remainder", reverse=True)
@@ -355,7 +355,7 @@ class MathOps:
             if size % 2:
                 pad = tuple((0, 1) if i == axis else (0, 0) for i in range(x.ndim))
                 one = x._scalar(1, x.dtype, x.shape).pad_axes(pad) == 0  # True at the pad
-                x = one.where(x._scalar(1, x.dtype), x.pad_axes(pad))
+                x = one._where(x._scalar(1, x.dtype), x.pad_axes(pad))
                 size += 1
             a = x.narrow(axis, 0, size // 2)
             b = x.narrow(axis, size // 2, size // 2)
@@ -382,7 +382,7 @@ class MathOps:
             if identity is None or identity != 0:
                 inside = x._scalar(True, dtypes.bool_, x.shape).pad_axes(pad).shrink(bounds)
                 # None: an idempotent combine (max, min) pairs the head with itself
-                shifted = inside.where(shifted, x if identity is None else identity)
+                shifted = inside._where(shifted, x if identity is None else identity)
             x = combine(x, shifted)
             step *= 2
         return x
@@ -405,7 +405,7 @@ class MathOps:
         """log of the running sum of exp along ``dim``, combined pairwise stably."""
         def combine(a: Tensor, b: Tensor) -> Tensor:
             high = a.maximum(b).detach()
-            high = high.isinf().where(0.0, high)
+            high = high.isinf()._where(0.0, high)
             return ((a - high).exp() + (b - high).exp()).log() + high
         return _float(self)._scan(dim, combine, float("-inf"))
 
@@ -423,7 +423,7 @@ class MathOps:
         shape = tuple(s if i == axis else 1 for i, s in enumerate(x.shape))
         positions = arange(x.shape[axis], device=x.device).reshape(shape).expand(x.shape)
         hit = (data == values) | (data.isnan() if x.dtype.is_floating_point else False)
-        marked = hit.where(positions, -1)
+        marked = hit._where(positions, -1)
         indices = marked._scan(dim, lambda a, b: a.maximum(b), None)
         # the values read at the indices, so the gradient goes to that one element (PyTorch)
         values = x.gather(axis, indices)
