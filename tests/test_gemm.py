@@ -4,6 +4,12 @@ the cpu device's matmul through it, eager and under zili.jit, forward and backwa
 
 from __future__ import annotations
 
+import ctypes
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zili
-from zili.compiler.gemm import Gemm
+from zili.compiler.gemm import Gemm, float_bits
+from zili.compiler.gemm_source import GEMM_SOURCE
 from zili.ops.view import View
 
 
@@ -131,7 +138,6 @@ def test_gemm_rejects_other_dtypes(gemm: Gemm) -> None:
 
 def test_gemm_does_not_depend_on_thread_count(gemm: Gemm) -> None:
     """The same bits with 1 and with all threads (so eager and jitted runs agree)."""
-    import ctypes
     rng = np.random.default_rng(11)
     m, n, k = 301, 67, 530
     a, av, _ = _operand(rng, m, k, "t")
@@ -182,3 +188,29 @@ def test_cpu_matmul_eager_and_jit_backward(gemm: Gemm, shape_a: tuple, shape_b: 
     for got in results[1:]:
         for x, y in zip(results[0], got):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which("cc") is None,
+                    reason="needs cc on x86-64 to build the portable microkernel")
+def test_portable_microkernel(tmp_path: Path) -> None:
+    """The fallback microkernel (GCC vector extensions, chosen when the target has neither
+    AVX2/FMA, AVX-512 nor NEON) built for baseline x86-64, against NumPy in float64."""
+    source = tmp_path / "gemm.c"
+    source.write_text(GEMM_SOURCE)
+    library = tmp_path / "gemm.so"
+    subprocess.run(["cc", "-O2", "-march=x86-64", "-fopenmp", "-fPIC", "-shared",
+                    "-std=gnu11", "-o", str(library), str(source), "-lm"], check=True)
+    lib = ctypes.CDLL(str(library))
+    lib.zili_sgemm_target.restype = ctypes.c_char_p
+    assert lib.zili_sgemm_target() == b"portable"
+    fn = lib.zili_sgemm
+    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 28
+    rng = np.random.default_rng(13)
+    m, n, k = 37, 53, 300
+    a = rng.standard_normal((k, m)).astype(np.float32)  # used transposed
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.empty((m, n), np.float32)
+    ints = [0] * 5 + [1, 1, m, n, k, 0, 0, 1, m, 0, 0, n, 1, float_bits(1.0), 0] + [0] * 8
+    assert fn(out.ctypes.data, a.ctypes.data, b.ctypes.data, out.ctypes.data,
+              out.ctypes.data, *ints) == 0
+    np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
