@@ -83,10 +83,15 @@ def test_gemm_prime_and_blocking_edges(gemm: Gemm, m: int, n: int, k: int) -> No
 @pytest.mark.parametrize("bias_kind", [None, "row", "full"])
 @pytest.mark.parametrize("gelu", [False, True])
 @pytest.mark.parametrize("residual", [False, True])
-def test_gemm_epilogues(gemm: Gemm, bias_kind: str | None, gelu: bool, residual: bool) -> None:
-    """out = gelu?(alpha * a @ b + bias) + residual, bias broadcast over rows or full."""
+@pytest.mark.parametrize("size", [((3,), 37, 41, 29), ((1,), 97, 61, 300), ((1,), 61, 97, 300)])
+def test_gemm_epilogues(gemm: Gemm, bias_kind: str | None, gelu: bool, residual: bool,
+                        size: tuple) -> None:
+    """out = gelu?(alpha * a @ b + bias) + residual, bias broadcast over rows or full; a
+    batch of small products (one per thread) and single products cut into row or column
+    pieces over several depth blocks."""
     rng = np.random.default_rng(7)
-    batch, m, n, k, alpha = (3,), 37, 41, 29, 0.37
+    alpha = 0.37
+    batch, m, n, k = size
     a, av, ta = _operand(rng, m, k, "s", batch)
     b, bv, tb = _operand(rng, k, n, "t", batch)
     want = alpha * (ta.double() @ tb.double())

@@ -198,10 +198,11 @@ static void pack_a(long mc, long kc, const float *a, long rs, long cs, float *ds
    k0..k0+kc): pack A, run the microkernels, and the epilogue after the last depth block. */
 static void macro_block(long m0, long mc, long n0, long nc, long k0, long kc, int last,
                         const float *A, long ars, long acs, const float *pb, float *pa,
+                        int a_packed,
                         float *C, long crs, float alpha, long flags,
                         const float *bias, long brs, long bcs,
                         const float *res, long rrs, long rcs) {
-    pack_a(mc, kc, A + m0 * ars + k0 * acs, ars, acs, pa);
+    if (!a_packed) pack_a(mc, kc, A + m0 * ars + k0 * acs, ars, acs, pa);
     for (long j0 = 0; j0 < nc; j0 += NR) {
         long nr = nc - j0 < NR ? nc - j0 : NR;
         const float *bp = pb + j0 * kc;
@@ -237,7 +238,7 @@ static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
                              brs, bcs, pb + j0 * kc);
             for (long m0 = m_lo; m0 < m_hi; m0 += MC_MAX)
                 macro_block(m0, m_hi - m0 < MC_MAX ? m_hi - m0 : MC_MAX, n0, nc, k0, kc,
-                            k0 + kc >= K, a, ars, acs, pb, pa, c, N, alpha, flags,
+                            k0 + kc >= K, a, ars, acs, pb, pa, 0, c, N, alpha, flags,
                             bias, bias_rs, bias_cs, res, res_rs, res_cs);
         }
     }
@@ -275,43 +276,104 @@ static int sgemm(long batch, long inner, long M, long N, long K,
     int threads = omp_get_max_threads();
     double flops = 2.0 * (double)batch * M * N * K;
     if (flops < 4.0e5) threads = 1;
-    /* Four pieces per thread, taken dynamically: on a shared machine a thread that loses
-       its core leaves its pieces to the others instead of stalling the product. Pieces keep
-       at least 48 rows or 64 columns so that packing stays a small part of the work. */
-    long parts = batch >= threads ? 1 : 4 * threads;
+    long kc_max = K < KC ? K : KC;
+    int failed = 0;
+    if (batch >= threads) {  /* many products: one whole product per work item */
+        long nc_max = round_up(N < NC_MAX ? N : NC_MAX, NR);
+        long mc_max = round_up(M < MC_MAX ? M : MC_MAX, MR);
+        #pragma omp parallel num_threads(threads) reduction(|: failed)
+        {
+            float *pb = aligned_alloc(64, (size_t)round_up(kc_max * nc_max * 4, 64));
+            float *pa = aligned_alloc(64, (size_t)round_up(kc_max * mc_max * 4, 64));
+            if (!pb || !pa) failed = 1;
+            #pragma omp for schedule(dynamic, 1)
+            for (long p = 0; p < batch; p++) {
+                if (!pb || !pa) continue;
+                rectangle(0, M, 0, N, K, A + BOFF(p, a_os, a_is), ars, acs,
+                          B + BOFF(p, b_os, b_is), brs, bcs, C + p * M * N, N, alpha, flags,
+                          bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
+                          res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs, pa, pb);
+            }
+            free(pb);
+            free(pa);
+        }
+        return failed ? 2 : 0;
+    }
+    /* Few large products. The operand every piece needs in full (B when the pieces are row
+       ranges, A when they are column ranges) is packed once, by all threads, for the whole
+       depth; then the product is cut into four pieces per thread along its longer side,
+       taken dynamically, so a thread that loses its core on a shared machine leaves its
+       pieces to the others. Each piece packs only its own slice of the other operand. */
     int split_rows = M >= N;
+    long n_pad = round_up(N, NR), m_pad = round_up(M, MR);
+    long parts = 4 * threads;
     long step = split_rows ? round_up((M + parts - 1) / parts, MR)
                            : round_up((N + parts - 1) / parts, NR);
     if (split_rows && step < 48) step = 48;
     if (!split_rows && step < 64) step = 64;
     long side = split_rows ? M : N;
     parts = (side + step - 1) / step;
-    long nc_max = round_up((split_rows ? N : step) < NC_MAX ? (split_rows ? N : step) : NC_MAX,
-                           NR);
-    long mc_max = round_up((split_rows ? step : M) < MC_MAX ? (split_rows ? step : M) : MC_MAX,
-                           MR);
-    long kc_max = K < KC ? K : KC;
-    int failed = 0;
-    #pragma omp parallel num_threads(threads) reduction(|: failed)
-    {
-        float *pb = aligned_alloc(64, (size_t)round_up(kc_max * nc_max * 4, 64));
-        float *pa = aligned_alloc(64, (size_t)round_up(kc_max * mc_max * 4, 64));
-        if (!pb || !pa) failed = 1;
-        #pragma omp for schedule(dynamic, 1)
-        for (long item = 0; item < batch * parts; item++) {
-            if (!pb || !pa) continue;
-            long p = item / parts, part = item % parts;
-            long lo = part * step, hi = lo + step < side ? lo + step : side;
-            rectangle(split_rows ? lo : 0, split_rows ? hi : M,
-                      split_rows ? 0 : lo, split_rows ? N : hi, K,
-                      A + BOFF(p, a_os, a_is), ars, acs, B + BOFF(p, b_os, b_is), brs, bcs,
-                      C + p * M * N, N, alpha, flags,
-                      bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
-                      res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs, pa, pb);
+    long k_blocks = (K + KC - 1) / KC;
+    float *shared = aligned_alloc(64, (size_t)round_up(K * (split_rows ? n_pad : m_pad) * 4,
+                                                       64));
+    if (!shared) return 2;
+    for (long p = 0; p < batch; p++) {
+        const float *a = A + BOFF(p, a_os, a_is), *b = B + BOFF(p, b_os, b_is);
+        float *c = C + p * M * N;
+        const float *pbias = bias ? bias + BOFF(p, bias_os, bias_is) : 0;
+        const float *pres = res ? res + BOFF(p, res_os, res_is) : 0;
+        #pragma omp parallel num_threads(threads) reduction(|: failed)
+        {
+            long own = split_rows ? (step < MC_MAX ? step : MC_MAX) * kc_max
+                                  : round_up(step, NR) * kc_max;
+            float *mine = aligned_alloc(64, (size_t)round_up(own * 4, 64));
+            if (!mine) failed = 1;
+            if (split_rows) {
+                #pragma omp for schedule(static) collapse(2)
+                for (long kb = 0; kb < k_blocks; kb++)
+                    for (long j0 = 0; j0 < N; j0 += NR) {
+                        long k0 = kb * KC, kc = K - k0 < KC ? K - k0 : KC;
+                        pack_b_panel(kc, N - j0 < NR ? N - j0 : NR, b + k0 * brs + j0 * bcs,
+                                     brs, bcs, shared + k0 * n_pad + j0 * kc);
+                    }
+            } else {
+                #pragma omp for schedule(static)
+                for (long kb = 0; kb < k_blocks; kb++) {
+                    long k0 = kb * KC, kc = K - k0 < KC ? K - k0 : KC;
+                    pack_a(M, kc, a + k0 * acs, ars, acs, shared + k0 * m_pad);
+                }
+            }
+            #pragma omp for schedule(dynamic, 1)
+            for (long part = 0; part < parts; part++) {
+                if (!mine) continue;
+                long lo = part * step, hi = lo + step < side ? lo + step : side;
+                for (long k0 = 0; k0 < K; k0 += KC) {
+                    long kc = K - k0 < KC ? K - k0 : KC;
+                    int last = k0 + kc >= K;
+                    if (split_rows) {
+                        for (long m0 = lo; m0 < hi; m0 += MC_MAX)
+                            macro_block(m0, hi - m0 < MC_MAX ? hi - m0 : MC_MAX, 0, N, k0, kc,
+                                        last, a, ars, acs, shared + k0 * n_pad, mine, 0, c, N,
+                                        alpha, flags, pbias, bias_rs, bias_cs, pres, res_rs,
+                                        res_cs);
+                    } else {
+                        for (long j0 = lo; j0 < hi; j0 += NR)
+                            pack_b_panel(kc, hi - j0 < NR ? hi - j0 : NR,
+                                         b + k0 * brs + j0 * bcs, brs, bcs,
+                                         mine + (j0 - lo) * kc);
+                        for (long m0 = 0; m0 < M; m0 += MC_MAX)
+                            macro_block(m0, M - m0 < MC_MAX ? M - m0 : MC_MAX, lo, hi - lo, k0,
+                                        kc, last, a, ars, acs, mine,
+                                        (float *)shared + k0 * m_pad + m0 * kc, 1, c, N,
+                                        alpha, flags, pbias, bias_rs, bias_cs, pres, res_rs,
+                                        res_cs);
+                    }
+                }
+            }
+            free(mine);
         }
-        free(pb);
-        free(pa);
     }
+    free(shared);
     return failed ? 2 : 0;
 }
 
