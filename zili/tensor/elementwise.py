@@ -13,7 +13,7 @@ from zili import dtype as dtypes
 from zili.errors import ArgumentError
 from zili.ops import Op
 from zili.tensor import functions as F
-from zili.tensor import power
+from zili.tensor import math_ops, power
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -274,7 +274,9 @@ class ElementwiseOps:
         return out + 0.0 if self.dtype.is_floating_point else out
 
     def sign(self: Tensor) -> Tensor:
-        """-1, 0 or 1 by sign."""
+        """-1, 0 or 1 by sign (NaN stays NaN); a zero gradient for floats, as PyTorch."""
+        if self.dtype.is_floating_point:
+            return math_ops.Rounding.apply(self, kind="sign")
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
 
     def relu(self: Tensor) -> Tensor:

@@ -39,7 +39,7 @@ def _floor(x: Tensor) -> Tensor:
         return x.isfinite()._where(x - (x % 1.0), x)
 
 
-class _Rounding(Function):
+class Rounding(Function):
     """A piecewise-constant rounding: the value from ``kind``, a zero gradient (PyTorch)."""
 
     def forward(self, x: Tensor, kind: str, decimals: int = 0) -> Tensor:
@@ -47,6 +47,8 @@ class _Rounding(Function):
             x = x.detach()
             if kind == "floor":
                 return _floor(x)
+            if kind == "sign":
+                return (x > 0).to(x.dtype) - (x < 0).to(x.dtype) + (x != x).to(x.dtype) * x
             if kind == "ceil":
                 return -_floor(-x)
             if kind == "trunc":
@@ -106,7 +108,7 @@ class MathOps:
     def _round_like(self: Tensor, kind: str, decimals: int = 0) -> Tensor:
         if not self.dtype.is_floating_point:
             return self * 1  # integers are already whole
-        return _Rounding.apply(self, kind=kind, decimals=decimals)
+        return Rounding.apply(self, kind=kind, decimals=decimals)
 
     def floor(self: Tensor) -> Tensor:
         """Largest whole number <= x (zero gradient)."""
