@@ -199,6 +199,12 @@ def _grad_case(name: str):
         b.div_(x + 4)
         return b.sum()
 
+    def write_through_flip_result(lib, x):
+        a = x * 1
+        y = a.flip(0)  # a copy in PyTorch; copy-on-write in zili
+        y[0:2].mul_(x[:2] * 3)
+        return (y * y).sum() + a.sum()
+
     def retained_grad(lib, x):
         a = x * 2
         a.retain_grad()
@@ -210,7 +216,8 @@ def _grad_case(name: str):
 
 GRAD_CASES = ["exp_then_modify_input", "reciprocal_then_modify_input", "mul_by_other",
               "setitem_on_non_leaf", "write_through_view", "use_view_after_base_write",
-              "copy_from_other_leaf", "transpose_row_fill", "clamp_and_div", "retained_grad"]
+              "copy_from_other_leaf", "transpose_row_fill", "clamp_and_div",
+              "write_through_flip_result", "retained_grad"]
 
 
 @pytest.mark.parametrize("case", GRAD_CASES)

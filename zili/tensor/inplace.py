@@ -23,6 +23,7 @@ import numpy as np
 
 from zili import dtype as dtypes
 from zili.compiler import capture
+from zili.devices.numpy import read
 from zili.ops import Op
 from zili.ops.view import View
 from zili.tensor import functions as F
@@ -85,8 +86,7 @@ def write(target: Tensor, value: Any, op: str = "in-place") -> Tensor:
 
     Raises:
         RuntimeError: for a leaf (or a view of a leaf) that requires grad while autograd
-            records, or a write that would change autograd history through a view of a
-            non-contiguous base.
+            records.
         ValueError: if ``value`` does not broadcast to ``target``'s shape, or ``target``
             is a padded or expanded (repeating) view.
     """
@@ -104,10 +104,10 @@ def write(target: Tensor, value: Any, op: str = "in-place") -> Tensor:
                                        (base is not None and base.requires_grad))
     if recording and base is not None and target._generation != target._storage.generation:
         target._refresh()
+    positions = None
     if recording and base is not None and not (base._view.contiguous and
                                                base._view.offset == 0):
-        raise RuntimeError(f"{op}: writing through a view of a non-contiguous base while "
-                           "autograd records is not supported; clone() the base first")
+        positions = _base_positions(base, target._view)
     if recording and base is None and not value.requires_grad:
         # The old history gets a zero gradient (as PyTorch's fill_ does), not none at all.
         keep = target._share(target._view, None, target._vc)
@@ -130,10 +130,27 @@ def write(target: Tensor, value: Any, op: str = "in-place") -> Tensor:
         if target._retains_grad and value._ctx is not None:
             value._ctx.retained = weakref.ref(target)
         return target
-    out = WriteView.apply(old_base, value, view=target._view)
+    out = WriteView.apply(old_base, value, view=target._view, positions=positions)
     base._ctx, base.requires_grad = out._ctx, True
     base._generation = storage.generation
     return target
+
+
+def _base_positions(base: Tensor, view: View) -> np.ndarray:
+    """For every element ``view`` addresses, its flat index in ``base`` (whose own View of
+    the buffer is strided, flipped or padded: a flip or pad result), computed on the host."""
+    buffer = base.buffer
+    count = len(buffer) if hasattr(buffer, "__len__") else int(np.prod(buffer.shape))
+    where = np.arange(1, count + 1, dtype=np.int64)  # +1: padding reads 0
+    index = np.full(count, -1, dtype=np.int64)
+    seen = read(where, base._view).reshape(-1)
+    inside = seen > 0
+    index[seen[inside] - 1] = np.flatnonzero(inside)
+    picked = index[read(np.arange(count, dtype=np.int64), view).reshape(-1)]
+    if picked.size and picked.min() < 0:
+        raise RuntimeError("in-place write through a view that reaches memory its base does "
+                           "not show; clone() the base first")
+    return picked
 
 
 def refresh(view: Tensor) -> None:
@@ -154,12 +171,15 @@ class WriteView(Function):
     the written positions zeroed; the value's is the incoming gradient read through the view.
     """
 
-    def forward(self, base: Tensor, value: Tensor, view: View) -> Tensor:
-        self.saved = view
+    def forward(self, base: Tensor, value: Tensor, view: View,
+                positions: np.ndarray | None = None) -> Tensor:
+        self.saved = (view, positions)
         return base._share(base._view, None, base._vc)
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
-        view = self.saved
+        view, positions = self.saved
+        if positions is not None:  # a strided/flipped/padded base: index tables
+            return self._backward_by_index(grad, view, positions)
         flat = grad.contiguous()
         at = View(view.shape, view.strides, view.offset + flat._view.offset)
         grad_value = flat._share(at, None, flat._vc) if self.needs[1] else None
@@ -168,6 +188,23 @@ class WriteView(Function):
             grad_base = grad.clone()
             write_raw(grad_base._share(view, None, grad_base._vc),
                       grad._scalar(0, shape=view.shape))
+        return (grad_base, grad_value)
+
+
+    def _backward_by_index(self, grad: Tensor, view: View,
+                           positions: np.ndarray) -> tuple[Tensor | None, ...]:
+        device, count = grad.device, grad.numel()
+        flat = grad.reshape(-1)
+        index = grad._make(device.from_numpy(positions), View((positions.size,)),
+                           dtypes.int64, device)
+        grad_value = F._run(Op.GATHER, (positions.size,), grad.dtype, (flat, index), 0) \
+            .reshape(view.shape) if self.needs[1] else None
+        grad_base = None
+        if self.needs[0]:
+            hit = np.zeros(count, np.bool_)
+            hit[positions] = True
+            mask = grad._make(device.from_numpy(hit), View((count,)), dtypes.bool_, device)
+            grad_base = mask._where(0.0, flat).reshape(grad.shape)
         return (grad_base, grad_value)
 
 
