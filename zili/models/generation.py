@@ -119,8 +119,10 @@ def decode_steps(model: Any, input_ids: Any, max_new_tokens: int = 32,
             # no_grad per call, not around the generator: it must not leak to the caller's
             # code while the generator is suspended.
             with no_grad():
-                logits = model(tensor(step_ids, device=device), attention_mask=mask,
-                               cache=cache)
+                # A finished row is fed its pad id, which may be negative (-1): its logits
+                # are discarded, and embedding refuses negative ids (as PyTorch's does).
+                logits = model(tensor(np.maximum(step_ids, 0), device=device),
+                               attention_mask=mask, cache=cache)
                 last = logits[:, -1, :].float().numpy()
             if greedy:
                 nxt = np.argmax(last, axis=-1)
