@@ -218,10 +218,6 @@ class LlamaForCausalLM(GenerationMixin, nn.Module):
         x = self.model.norm(x)
         return F.linear(x, self.output_weight)
 
-    def num_parameters_billions(self) -> float:
-        """Parameters in billions (tied weights counted once)."""
-        return self.num_parameters() / 1e9
-
 
 def positions_from_mask(mask: np.ndarray | None, batch: int, past: int, steps: int
                         ) -> np.ndarray:
