@@ -30,6 +30,7 @@ from zili.tensor.elementwise import ElementwiseOps
 from zili.tensor.math_ops import MathOps
 from zili.tensor.movement import MovementOps
 from zili.tensor.reduce import ReduceOps
+from zili.tensor.selection import SelectionOps
 from zili.tensor.storage import Storage, VersionCounter
 
 Scalar = int | float | bool
@@ -67,7 +68,7 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
     return tuple(out)
 
 
-class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps):
+class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, SelectionOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
     # _storage: the buffer shared with every view; _vc: the version counter shared with

@@ -1,0 +1,114 @@
+"""Sorting and selection, scattering and einsum against PyTorch: random shapes and values
+(hypothesis), ties and NaN, forward and backward, on every device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import zili
+from tests.helpers import compare, zt
+
+SETTINGS = settings(max_examples=6, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(shape=st.sampled_from([(1,), (7,), (3, 5), (2, 4, 3)]), seed=st.integers(0, 999),
+       descending=st.booleans())
+def test_sort_matches_pytorch_with_ties_and_nan(device, shape, seed, descending):
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal(shape) * 2) / 2  # many ties: stability matters
+    x.reshape(-1)[0] = np.nan
+    for dim in range(-1, len(shape) - 1):
+        zv, zi = zt(x, device).sort(dim, descending=descending)
+        tv, ti = torch.tensor(x).sort(dim=dim, descending=descending, stable=True)
+        np.testing.assert_array_equal(zi.numpy(), ti.numpy())
+        np.testing.assert_array_equal(zv.numpy(), tv.numpy())
+        np.testing.assert_array_equal(zt(x, device).argsort(dim, descending).numpy(),
+                                      torch.tensor(x).argsort(dim=dim, descending=descending,
+                                                              stable=True).numpy())
+    distinct = rng.permutation(np.prod(shape)).reshape(shape) + rng.uniform(0, 0.5, shape)
+    compare(lambda a: a.sort(-1, descending=descending).values,
+            lambda a: a.sort(-1, descending=descending).values, [distinct], device)
+
+
+def test_topk_kthvalue_median_match_pytorch(device):
+    rng = np.random.default_rng(1)
+    x = rng.permutation(35).reshape(5, 7) + rng.uniform(0, 0.5, (5, 7))
+    for largest in (True, False):
+        compare(lambda a, lg=largest: a.topk(3, 1, largest=lg).values,
+                lambda a, lg=largest: a.topk(3, 1, largest=lg).values, [x], device)
+        np.testing.assert_array_equal(zt(x, device).topk(3, 0, largest).indices.numpy(),
+                                      torch.tensor(x).topk(3, 0, largest).indices.numpy())
+    compare(lambda a: a.kthvalue(2, 0).values, lambda a: a.kthvalue(2, 0).values, [x], device)
+    np.testing.assert_array_equal(zt(x, device).kthvalue(4, 1, True).indices.numpy(),
+                                  torch.tensor(x).kthvalue(4, 1, True).indices.numpy())
+    compare(lambda a: a.median(1).values, lambda a: a.median(1).values, [x], device)
+    compare(lambda a: a.median(), lambda a: a.median(), [x[:, :6]], device)
+    np.testing.assert_array_equal(zt(x, device).median(0).indices.numpy(),
+                                  torch.tensor(x).median(0).indices.numpy())
+    compare(lambda a: a.msort(), lambda a: a.msort(), [x], device)
+
+
+def test_unique_nonzero_masked_select(device):
+    x = np.array([[3, 1, 3], [2, 0, 1]], np.int64)
+    for z, t in zip(zt(x, device).unique(return_inverse=True, return_counts=True),
+                    torch.from_numpy(x).unique(return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(z.numpy(), t.numpy())
+    np.testing.assert_array_equal(zt(x, device).nonzero().numpy(),
+                                  torch.from_numpy(x).nonzero().numpy())
+    for z, t in zip(zt(x, device).nonzero(as_tuple=True), torch.from_numpy(x).nonzero(
+            as_tuple=True)):
+        np.testing.assert_array_equal(z.numpy(), t.numpy())
+    v = np.random.default_rng(2).standard_normal((2, 3))
+    mask = np.array([True, False, True])
+    compare(lambda a: a.masked_select(zt(mask, device)),
+            lambda a: a.masked_select(torch.from_numpy(mask)), [v], device)
+
+
+def test_scatter_family_matches_pytorch(device):
+    rng = np.random.default_rng(3)
+    base, src = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    index = np.array([[0, 1, 2, 0], [2, 0, 1, 1]])
+    zi, ti = zt(index, device), torch.from_numpy(index)
+    compare(lambda b, s: b.scatter(0, zi, s), lambda b, s: b.scatter(0, ti, s), [base, src],
+            device)
+    compare(lambda b: b.scatter(1, zi[:, :2] % 3, value=2.5),
+            lambda b: b.scatter(1, ti[:, :2] % 3, value=2.5), [base], device)
+    for reduce in ("sum", "mean"):
+        for include in (True, False):
+            compare(lambda b, s, r=reduce, inc=include: b.scatter_reduce(
+                        0, zi, s, r, include_self=inc),
+                    lambda b, s, r=reduce, inc=include: b.scatter_reduce(
+                        0, ti, s, r, include_self=inc), [base, src], device)
+    rows = np.array([2, 0])
+    compare(lambda b, s: b.index_add(0, zt(rows, device), s, alpha=2),
+            lambda b, s: b.index_add(0, torch.from_numpy(rows), s, alpha=2), [base, src],
+            device)
+    compare(lambda b, s: b.index_copy(0, zt(rows, device), s),
+            lambda b, s: b.index_copy(0, torch.from_numpy(rows), s), [base, src], device)
+    picks = (np.array([0, 2, 2]), np.array([1, 3, 3]))
+    compare(lambda b: b.index_put(tuple(zt(p, device) for p in picks), zt(np.array(5.0),
+                                                                         device), True),
+            lambda b: b.index_put(tuple(torch.from_numpy(p) for p in picks),
+                                  torch.tensor(5.0, dtype=torch.float64), True), [base], device)
+    compare(lambda b: b.take_along_dim(zi[:, :1], 0),
+            lambda b: torch.take_along_dim(b, ti[:, :1], 0), [base], device)
+    with pytest.raises(NotImplementedError):
+        zt(base, device).scatter_reduce(0, zi, zt(src, device), "amax")
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("ij,ij->", [(3, 4), (3, 4)]),
+    ("i,j->ij", [(3,), (4,)]), ("...ij,...jk", [(2, 3, 4), (4, 2)]),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]), ("ijk->kj", [(2, 3, 4)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)])])
+def test_einsum_matches_pytorch(device, equation, shapes):
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    compare(lambda *a: zili.einsum(equation, *a), lambda *a: torch.einsum(equation, *a),
+            arrays, device)
