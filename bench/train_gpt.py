@@ -8,6 +8,9 @@ and the tracing second call). The default prints numpy eager, cpu eager, cpu jit
 PyTorch. Usage:
 
     .venv/bin/python bench/train_gpt.py [--steps 5] [--warmup 2] [--devices numpy,cpu,cpu+jit]
+
+``--devices cpu,opencl`` compares two devices; the losses of every step are printed for
+each zili device, with the largest difference between them.
 """
 
 from __future__ import annotations
@@ -57,10 +60,14 @@ def batches(config: GPTConfig, batch: int, count: int, seed: int = 0) -> list:
             for _ in range(count)]
 
 
+LOSSES: dict[str, list[float]] = {}  # runner -> loss of every step
+
+
 def zili_steps(device: str, config: GPTConfig, data: list,
                settings: TrainSettings) -> Iterator[float]:
     """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit;
     ``+blas``: the cpu device's float32 products in NumPy's BLAS instead of zili's GEMM)."""
+    losses = LOSSES.setdefault(device, [])
     device, *modes = device.split("+")
     zili.manual_seed(0)
     model = GPT(config).to(device)
@@ -72,7 +79,7 @@ def zili_steps(device: str, config: GPTConfig, data: list,
         if hasattr(dev, "matmul_library"):  # rows alternate on one device object
             dev.matmul_library = "blas" if "blas" in modes else "zili"
         start = time.perf_counter()
-        step(xt, yt, settings.lr)
+        losses.append(step(xt, yt, settings.lr))
         dev.synchronize()
         yield time.perf_counter() - start
 
@@ -151,6 +158,12 @@ def main() -> None:
     for name, device, seconds in rows:
         print(f"{name:<14} {device:<10} {seconds:>8.3f} {tokens / seconds:>10,.0f} "
               f"{torch_s / seconds:>9.2f}x")
+    print("\nlosses per step (zili devices start from the same weights and data):")
+    for device in devices:
+        print(f"  {device:<10} " + " ".join(f"{loss:.5f}" for loss in LOSSES[device]))
+    if len(devices) > 1:
+        spread = np.ptp([LOSSES[d] for d in devices], axis=0).max()
+        print(f"  largest difference between zili devices: {spread:.2e}")
     if args.rss:
         print("\npeak resident memory, each alone in its own process (same steps):")
         for name in ["torch", *devices]:

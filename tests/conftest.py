@@ -6,12 +6,17 @@ registered on this machine (an accelerator that is absent) are skipped, not fail
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import zili
 
 # Every device the suite runs on. Add a device here and every `device` test covers it.
-DEVICES = ["numpy", "cpu", "cuda"]
+DEVICES = ["numpy", "cpu", "cuda", "opencl"]
+# ZILI_TEST_DEVICES=opencl (a comma-separated subset) runs the suite on those devices only.
+if os.environ.get("ZILI_TEST_DEVICES"):
+    DEVICES = os.environ["ZILI_TEST_DEVICES"].split(",")
 
 
 def _available(name: str) -> bool:

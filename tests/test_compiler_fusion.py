@@ -66,14 +66,15 @@ def test_eager_kernels_are_shared_across_shapes(cpu: str) -> None:
         np.testing.assert_allclose((t * t).numpy(), a * a)
     # A contiguous elementwise product flattens to one loop: no new program for new shapes.
     assert Stats.compiled - before <= 3
-    programs = zili.get_device("cpu")._loaded
-    assert len({p.path for p in programs.values() if "e_mul" in p.name}) >= 1
+    programs = zili.get_device("cpu")._programs
+    assert len({p.source_path for p in programs.values() if "e_mul" in p.name}) >= 1
 
 
 def test_compile_error_names_the_source(cpu: str) -> None:
-    from zili.devices.cpu import CompileError
+    from zili.compiler.runtime import Signature
+    from zili.devices.compiled import CompileError
     with pytest.raises(CompileError, match=r"source: .*\.c"):
-        zili.get_device("cpu").compile("broken", "int broken( {", [])
+        zili.get_device("cpu").compile("broken", "int broken( {", Signature(0, 0, False))
 
 
 def test_debug_prints_kernels(cpu: str, monkeypatch: pytest.MonkeyPatch,

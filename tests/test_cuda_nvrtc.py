@@ -106,11 +106,12 @@ def kernels() -> list[tuple[str, str]]:
         # GEMM) is not the compiler's output and has CUDA counterparts of its own.
         fused_composites: dict = {}
 
-        def compile(self, name: str, source: str, argtypes: list) -> None:
+        def compile(self, name: str, source: str, signature: object) -> None:
             return None
 
-        def launch(self, program: object, buffers: list, ints: list) -> int:
-            return 0
+        def launch(self, program: object, buffers: list, ints: list,
+                   geometry: object = None) -> bool:
+            return False
 
         def matmul(self, *args: object) -> None:
             return None

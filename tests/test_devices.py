@@ -37,7 +37,6 @@ def test_unknown_device_error_lists_available() -> None:
 
 def test_register_device_by_priority(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
-    monkeypatch.setattr(registry, "_PREFERENCE", list(registry._PREFERENCE))
     monkeypatch.setattr(registry, "_PRIORITY", dict(registry._PRIORITY))
     monkeypatch.setattr(registry, "_INSTANCES", dict(registry._INSTANCES))
 

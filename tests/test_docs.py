@@ -25,3 +25,14 @@ def test_line_counts_are_current():
         lines = len((root / path).read_text(encoding="utf-8").splitlines())
         assert lines == int(count), f"docs/architecture.md says {path} has {count} lines, " \
                                     f"it has {lines}"
+
+
+def test_a_device_and_its_renderer_stay_small():
+    # The point of the device contract: a compiled device plus its dialect in <= 300 lines.
+    root = DOC.parent.parent
+    for device, renderer in (("cpu", "render_c"), ("opencl", "render_opencl")):
+        lines = sum(len((root / path).read_text(encoding="utf-8").splitlines()) for path in
+                    (f"zili/devices/{device}.py", f"zili/compiler/{renderer}.py"))
+        assert lines <= 300, f"the {device} device and its renderer have {lines} lines"
+        assert f"(together\n{lines})" in DOC.read_text(encoding="utf-8").replace(
+            "(together ", "(together\n"), f"docs/architecture.md: update {device}'s total"

@@ -18,6 +18,10 @@ from zili.dtype import (
     uint8,
 )
 from zili.dtype import bool_ as bool  # noqa: A001, A004 (PyTorch's name: zili.bool)
+
+# After the package zili.jit loads, the function takes the name `zili.jit` (torch.compile's
+# place); the tensor layer it needs is loaded below anyway, so this costs nothing extra.
+from zili.jit import jit
 from zili.tensor import *  # noqa: F403
 from zili.tensor import __all__ as _tensor_all
 from zili.tensor.autocast import autocast, get_autocast_dtype, is_autocast_enabled
@@ -45,9 +49,6 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"zili.{name}")
     if name == "onnx":  # zili.onnx.export lives with the models it walks
         return importlib.import_module("zili.models.onnx_export")
-    if name == "jit":
-        from zili.compiler.jit import jit
-        return jit
     if name in ("save", "load", "from_dlpack", "CheckpointError"):
         return getattr(importlib.import_module("zili.io"), name)
     raise AttributeError(f"module 'zili' has no attribute {name!r}")
@@ -55,5 +56,5 @@ def __getattr__(name: str) -> object:
 
 __all__ = [*_tensor_all, "DType", "autocast", "available_devices", "bfloat16", "bool", "device",
            "double", "float", "float16", "float32", "float64", "get_autocast_dtype",
-           "get_device", "half", "int", "int32", "int64", "is_autocast_enabled", "long",
+           "get_device", "half", "int", "int32", "int64", "is_autocast_enabled", "jit", "long",
            "promote_types", "set_default_device", "uint8"]

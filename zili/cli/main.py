@@ -1,4 +1,4 @@
-"""``zili``: the command line (demo, train, generate, eval, data).
+"""``zili``: the command line (demo, train, generate, eval, data, devices).
 
 Every command is a subparser whose ``func`` returns the exit code: 0 on success, 2 on
 a user error (reported on stderr with the remedy), 130 after Ctrl-C.
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     from zili.cli.eval import add_eval_parser
     add_eval_parser(sub)
+    from zili.cli.devices import add_devices_parser
+    add_devices_parser(sub)
 
     try:
         from zili.cli import data as data_cli

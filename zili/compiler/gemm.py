@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from zili.compiler.gemm_source import GEMM_FUNCTION, GEMM_SOURCE
+from zili.compiler.runtime import Signature
 from zili.ops.view import View
 
 EPI_BIAS, EPI_GELU, EPI_RESIDUAL = 1, 2, 4
@@ -25,8 +26,7 @@ _BUFFERS, _INTS = 5, 28
 def compile_kernel(device: Any, name: str, source: str, buffers: int, ints: int) -> Any:
     """Compile a C entry point that follows the devices' kernel convention (``buffers``
     pointers, then ``ints`` 64-bit integers; returns 0, or 2 when out of memory)."""
-    argtypes = [ctypes.c_void_p] * buffers + [ctypes.c_longlong] * ints
-    return device.compile(name, source, argtypes)
+    return device.compile(name, source, Signature(buffers, ints, False))
 
 
 def float_bits(value: float) -> int:
@@ -45,7 +45,7 @@ class Gemm:
     @property
     def target(self) -> str:
         """Which microkernel the compiler picked: avx512, avx2-fma, neon or portable."""
-        library = getattr(self.program, "library", None)
+        library = getattr(self.program.handle, "library", None)
         if library is None:
             return "unknown"
         fn = library.zili_sgemm_target

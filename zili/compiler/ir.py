@@ -100,6 +100,13 @@ class Kernel:
         row = tuple(1 if d in self.reduce_axes else s for d, s in enumerate(self.shape))
         return View(self.shape, contiguous_strides(row))
 
+    @property
+    def checks_indices(self) -> bool:
+        """Whether the kernel reads indices it must check (gather, scatter_add): its
+        renderer then reports an out-of-range index through the launch's error flag."""
+        return self.special == "scatter_add" or any(
+            n.kind == "gather" for s in self.stages for n in walk(s.value))
+
     def describe(self) -> str:
         """A one-line summary: name, shape, inner axes and what each stage does."""
         parts = [f"{s.kind}{'(' + s.op.value + ')' if s.op else ''}" for s in self.stages]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zili.compiler.ir import Kernel, Stage, UOp
+from zili.compiler.ir import Kernel, Stage, UOp, collapse_axes
 from zili.dtype import DType
 from zili.ops import ELEMENTWISE, Op
 from zili.ops.view import View, contiguous_strides
@@ -225,3 +225,49 @@ def assign_kernel(name: str, view: View, dtype: DType, value_view: View,
     value = lowering.read(source, value_view, lowering.identity)
     return Kernel(name, view.shape, (), [b.dtype for b in lowering.buffers],
                   [Stage("full", value, out, view=view)], [out])
+
+
+def matmul_kernel(name: str, node: Node) -> tuple[Kernel, list[Node]]:
+    """MATMUL as a kernel the compiler owns, so a device needs no BLAS: the iteration space
+    is (*batch, M, N, K) with K reduced, and the value is a[..., m, k] * b[..., k, n] read
+    through both operands' views (strides, offset, mask). ``special="matmul"`` lets a
+    renderer tile it (local memory, register blocking); one that does not renders it as a
+    plain reduction. Buffers: output, a, b."""
+    (a, av, adt), (b, bv, bdt) = node.srcs
+    m, k, n = av.shape[-2], av.shape[-1], bv.shape[-1]
+    shape = node.shape + (k,)
+    whole = ((0, m),), ((0, n),)
+    a_view = View(shape, av.strides[:-1] + (0, av.strides[-1]), av.offset, None if av.mask
+                  is None else av.mask[:-1] + whole[1] + av.mask[-1:])
+    b_view = View(shape, bv.strides[:-2] + (0, bv.strides[-1], bv.strides[-2]), bv.offset,
+                  None if bv.mask is None else bv.mask[:-2] + whole[0] + bv.mask[-1:] +
+                  bv.mask[-2:-1])
+    value = UOp("alu", node.dtype, (UOp("load", adt, (), (1, a_view)),
+                                    UOp("load", bdt, (), (2, b_view))), Op.MUL)
+    kernel = Kernel(name, shape, (len(shape) - 1,), [node.dtype, adt, bdt],
+                    [Stage("reduce", value, 0, Op.SUM)], [0], special="matmul",
+                    special_arg=(m, n, k))
+    return kernel, [node, a, b]
+
+
+def lower_primitive(op: Op, shape: tuple[int, ...], dtype: DType,
+                    operands: list[tuple[View, DType]], arg: Any) -> tuple[Kernel, list[int]]:
+    """One primitive as a one-node kernel (eager mode); also the kernel buffer order (-1:
+    the output, k: input k)."""
+    leaves = [Node(None, v.shape, dt, buffer=True) for v, dt in operands]
+    node = Node(op, shape, dtype, tuple((leaf, v, dt) for leaf, (v, dt) in
+                                        zip(leaves, operands)), arg)
+    name = f"e_{op.value}"
+    if op is Op.SCATTER_ADD:
+        kernel, bufs = scatter_add_kernel(name, node)
+    elif op is Op.MATMUL:
+        kernel, bufs = matmul_kernel(name, node)
+    else:
+        if op in (Op.SUM, Op.AMAX):
+            lowering = GroupLowering(operands[0][0].shape, tuple(arg), lambda n: n.op is None)
+        else:
+            lowering = GroupLowering(shape, (), lambda n: n.op is None)
+        lowering.add(node)
+        kernel, bufs = lowering.kernel(name), lowering.buffers
+    order = [-1 if b is node else leaves.index(b) for b in bufs]
+    return collapse_axes(kernel), order

@@ -43,6 +43,8 @@ _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int32": "int",
 class CRenderer(CLikeRenderer):
     """C99 with GCC/Clang extensions (``_Float16``, ``restrict``, OpenMP pragmas)."""
 
+    prelude = PRELUDE
+
     def storage_type(self, dtype: DType) -> str:
         """The C element type of a buffer."""
         return _STORAGE[dtype.name]

@@ -23,12 +23,36 @@ from zili.ops.view import View, contiguous_strides
 
 GOLDEN = 0x9E3779B97F4A7C15
 
+# Every elementwise primitive as an expression over its operands {0} {1} {2}, keyed by (op,
+# dtype family) with (op, None) the general entry. {ct} is the compute type, {i64} the
+# dialect's 64-bit integer, {one} the literal 1, {fn} the dialect's math function.
+ALU: dict[tuple[Op, str | None], str] = {
+    (Op.NEG, None): "(-{0})", (Op.NEG, "bool"): "(!{0})",
+    (Op.EXP2, None): "{fn}({0})", (Op.LOG2, None): "{fn}({0})",
+    (Op.SIN, None): "{fn}({0})", (Op.SQRT, None): "{fn}({0})",
+    (Op.RECIPROCAL, None): "({one}/{0})",
+    (Op.ADD, None): "({0}+{1})", (Op.ADD, "bool"): "({0}|{1})",
+    (Op.SUB, None): "({0}-{1})",
+    (Op.MUL, None): "({0}*{1})", (Op.MUL, "bool"): "({0}&{1})",
+    (Op.DIV, "float"): "({0}/{1})", (Op.DIV, None): "({ct})zili_floordiv(({i64}){0},({i64}){1})",
+    (Op.MOD, "float"): "({ct})zili_fmod((double){0},(double){1})",
+    (Op.MOD, None): "({ct})zili_imod(({i64}){0},({i64}){1})",
+    (Op.MAX, "float"): "((({0}>{1})||{0}!={0})?{0}:{1})", (Op.MAX, None): "(({0}>{1})?{0}:{1})",
+    (Op.CMPLT, None): "({0}<{1})", (Op.CMPEQ, None): "({0}=={1})",
+    (Op.AND, None): "({0}&{1})", (Op.OR, None): "({0}|{1})", (Op.XOR, None): "({0}^{1})",
+    (Op.WHERE, None): "({0}?{1}:{2})",
+}
+
 
 class CLikeRenderer:
     """Shared rendering of kernels for C-like languages; see the module docstring."""
 
-    # dialect: names of math functions per compute type ("f" suffix for float)
+    # dialect: names of math functions, the 64-bit integer types, literal suffixes
     math = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}
+    prelude = ""  # helper functions every kernel of the dialect starts with
+    float_suffix = True  # exp2f for float (C); False where math functions are overloaded
+    i64, u64, i64_suffix, u64_suffix, i64_min = "long long", "unsigned long long", "LL", \
+        "ULL", "LLONG_MIN"
 
     def __init__(self, dynamic: bool = False):
         self.dynamic = dynamic
@@ -57,6 +81,24 @@ class CLikeRenderer:
         """Dialect: round a compute value to ``dtype`` precision (half types only)."""
         return text
 
+    def load(self, dtype: DType, buf: int, index: str) -> str:
+        """Dialect: element ``index`` of buffer ``buf`` as a compute value."""
+        return self.load_value(dtype, f"b{buf}[{index}]")
+
+    def store(self, dtype: DType, buf: int, index: str, value: str) -> str:
+        """Dialect: the statement storing compute ``value`` at ``index`` of buffer ``buf``."""
+        return f"b{buf}[{index}] = {self.store_value(dtype, value)};"
+
+    def row_store(self, dtype: DType, buf: int, index: str, value: str) -> str:
+        """Dialect: a store made once per row of a reduction (a work-group device lets one
+        work-item make it)."""
+        return self.store(dtype, buf, index, value)
+
+    def geometry(self, kernel: Kernel) -> Any:
+        """Dialect: the launch geometry of the last rendered kernel (None: the kernel loops
+        itself, as on the CPU)."""
+        return None
+
     def function(self, kernel: Kernel, body: list[str]) -> str:
         """Dialect: the whole kernel function around the rendered ``body``."""
         raise NotImplementedError
@@ -74,7 +116,7 @@ class CLikeRenderer:
     def num(self, value: int, literal: bool = False) -> str:
         """An integer in the source: a literal, or in dynamic mode a parameter."""
         if not self.dynamic or literal:
-            return f"{value}LL" if abs(value) > 2**31 - 1 else str(value)
+            return f"{value}{self.i64_suffix}" if abs(value) > 2**31 - 1 else str(value)
         self.params.append(int(value))
         name = f"p{len(self.params) - 1}"
         self.param_names.append(name)
@@ -136,7 +178,7 @@ class CLikeRenderer:
         if kind == "load":
             buf, view = node.arg
             coords = [self.var(d, scope) for d in range(len(view.shape))]
-            value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
+            value = self.load(node.dtype, buf, self.address(view, coords))
             cond = self.valid(view, coords)
             return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
         if kind == "acc":
@@ -170,37 +212,18 @@ class CLikeRenderer:
         return self.round_half(dst, f"({self.compute_type(dst)})({text})")
 
     def alu(self, op: Op, dtype: DType, s: list[str]) -> str:
-        """One elementwise primitive on operands of ``dtype`` (already variable names)."""
+        """One elementwise primitive on operands of ``dtype`` (already variable names), from
+        the :data:`ALU` table: the entry for the dtype's family, else the general one."""
+        family = "bool" if dtype.name == "bool" else \
+            "float" if dtype.is_floating_point else "int"
+        pattern = ALU.get((op, family)) or ALU.get((op, None))
+        if pattern is None:
+            raise NotImplementedError(f"renderer: no expression for primitive {op.value}")
         ct = self.compute_type(dtype)
-        fl = dtype.is_floating_point
-        if op in self.math:
-            return f"{self.math[op]}{'f' if ct == 'float' else ''}({s[0]})"
-        simple = {Op.SUB: "-", Op.CMPLT: "<", Op.CMPEQ: "==", Op.AND: "&", Op.OR: "|",
-                  Op.XOR: "^"}
-        if op in simple:
-            return f"({s[0]}{simple[op]}{s[1]})"
-        if op is Op.NEG:
-            return f"(-{s[0]})" if dtype.name != "bool" else f"(!{s[0]})"
-        if op is Op.RECIPROCAL:
-            return f"({self.constant(dtype, 1)}/{s[0]})"
-        if op in (Op.ADD, Op.MUL):
-            if dtype.name == "bool":
-                return f"({s[0]}{'|' if op is Op.ADD else '&'}{s[1]})"
-            return f"({s[0]}{'+' if op is Op.ADD else '*'}{s[1]})"
-        if op is Op.MAX:
-            nan = f"||{s[0]}!={s[0]}" if fl else ""
-            return f"(({s[0]}>{s[1]}{nan})?{s[0]}:{s[1]})"
-        if op is Op.WHERE:
-            return f"({s[0]}?{s[1]}:{s[2]})"
-        if op is Op.DIV:
-            if fl:
-                return f"({s[0]}/{s[1]})"
-            return f"({ct})zili_floordiv((long long){s[0]},(long long){s[1]})"
-        if op is Op.MOD:
-            if fl:
-                return f"({ct})zili_fmod((double){s[0]},(double){s[1]})"
-            return f"({ct})zili_imod((long long){s[0]},(long long){s[1]})"
-        raise NotImplementedError(f"renderer: no expression for primitive {op.value}")
+        fn = self.math.get(op, "")
+        return pattern.format(*s, ct=ct, i64=self.i64, one=self.constant(dtype, 1),
+                              fn=f"{fn}f" if fn and ct == "float" and self.float_suffix
+                              else fn)
 
     def random(self, node: UOp, scope: set[int], lines: list[str]) -> str:
         """SplitMix64 of (base + flat position): the numpy device's numbers, bit for bit."""
@@ -209,10 +232,10 @@ class CLikeRenderer:
                                                     for d in range(len(self._shape))])
         base = f"rnd{node.arg}"
         x = f"x{self._fresh()}"
-        lines.append(f"unsigned long long {x} = (unsigned long long){base} + "
-                     f"(unsigned long long)({flat});")
-        lines.append(f"{x} ^= {x} >> 30; {x} *= 0xBF58476D1CE4E5B9ULL; {x} ^= {x} >> 27; "
-                     f"{x} *= 0x94D049BB133111EBULL; {x} ^= {x} >> 31;")
+        u, suffix = self.u64, self.u64_suffix
+        lines.append(f"{u} {x} = ({u}){base} + ({u})({flat});")
+        lines.append(f"{x} ^= {x} >> 30; {x} *= 0xBF58476D1CE4E5B9{suffix}; {x} ^= {x} >> 27; "
+                     f"{x} *= 0x94D049BB133111EB{suffix}; {x} ^= {x} >> 31;")
         if node.dtype.name == "float64":
             return f"(double)({x} >> 11) * (1.0 / 9007199254740992.0)"
         return f"(float)({x} >> 40) * (1.0f / 16777216.0f)"
@@ -223,10 +246,10 @@ class CLikeRenderer:
         buf, view, axis = node.arg
         size = self.num(view.shape[axis])
         g = f"g{self._fresh()}"
-        lines.append(f"long long {g} = (long long){index}; "
+        lines.append(f"{self.i64} {g} = ({self.i64}){index}; "
                      f"if ({g} < 0 || {g} >= {size}) {{ err = 1; {g} = 0; }}")
         coords = [g if d == axis else self.var(d, scope) for d in range(len(view.shape))]
-        value = self.load_value(node.dtype, f"b{buf}[{self.address(view, coords)}]")
+        value = self.load(node.dtype, buf, self.address(view, coords))
         cond = self.valid(view, coords)
         return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
 
@@ -240,7 +263,7 @@ class CLikeRenderer:
     def acc_type(self, stage: Stage, dtype: DType) -> str:
         """The accumulator type: wide for SUM (double for floats, 64-bit for integers)."""
         if stage.op is Op.SUM:
-            return "double" if dtype.is_floating_point else "long long"
+            return "double" if dtype.is_floating_point else self.i64
         return self.compute_type(dtype)
 
     def acc_init(self, stage: Stage, dtype: DType) -> str:
@@ -249,7 +272,7 @@ class CLikeRenderer:
             return "0"
         if dtype.is_floating_point:
             return "(-INFINITY)"
-        return {"bool": "0", "uint8": "0", "int32": "INT_MIN", "int64": "LLONG_MIN"}[dtype.name]
+        return {"bool": "0", "uint8": "0", "int32": "INT_MIN", "int64": self.i64_min}[dtype.name]
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""
@@ -285,13 +308,14 @@ class CLikeRenderer:
                 body.append(f"{self.compute_type(out_dtype)} r{k} = {result};")
                 store = kernel.store_view(stage)
                 coords = [self.var(d, kept) for d in range(len(kernel.shape))]
-                body.append(f"b{stage.out}[{self.address(store, coords)}] = "
-                            f"{self.store_value(out_dtype, f'r{k}')};")
+                body.append(self.row_store(out_dtype, stage.out, self.address(store, coords),
+                                           f"r{k}"))
                 continue
             store = kernel.store_view(stage)
             coords = [self.var(d, scope) for d in range(len(kernel.shape))]
-            lines.append(f"b{stage.out}[{self.address(store, coords)}] = "
-                         f"{self.store_value(dtype, value)};")
+            address = self.address(store, coords)
+            lines.append(self.store(dtype, stage.out, address, value) if stage.kind == "full"
+                         else self.row_store(dtype, stage.out, address, value))
             body += self.inner_loops(kernel, lines, stage) if stage.kind == "full" else lines
         return self.function(kernel, self.loops(kernel, body)), self.params
 
@@ -308,7 +332,7 @@ class CLikeRenderer:
         size = self.num(out_shape[axis])
         cs = contiguous_strides(out_shape)
         coords = [f"j{len(lines)}" if d == axis else f"i{d}" for d in range(len(out_shape))]
-        lines.append(f"long long {coords[axis]} = (long long){idx}; if ({coords[axis]} < 0 || "
+        lines.append(f"{self.i64} {coords[axis]} = ({self.i64}){idx}; if ({coords[axis]} < 0 || "
                      f"{coords[axis]} >= {size}) {{ err = 1; continue; }}")
         at = self.address(View(out_shape, cs), coords)
         lines.append(f"acc[{at}] += {src};")

@@ -23,10 +23,9 @@ from typing import Any
 from zili.compiler.ir import Kernel, collapse_axes
 from zili.compiler.lower import CannotFuse, GroupLowering, Node, axis_map, scatter_add_kernel
 from zili.graph import postorder
-from zili.ops import ELEMENTWISE, Op
+from zili.ops import ELEMENTWISE, FACTS, Op
 
 CHEAP = 4
-_EXPENSIVE = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.DIV, Op.MOD, Op.RECIPROCAL})
 _OPAQUE = frozenset({Op.MATMUL, Op.SCATTER_ADD, Op.GATHER, Op.RANDOM})
 SEARCH = 6  # how many of the newest kernels a node may join
 
@@ -43,7 +42,7 @@ def _cost(node: Node, realized: set[int], limit: int) -> int:
         n = stack.pop()
         if n.op is None or (id(n) in realized and n is not node):
             continue
-        total += limit + 1 if n.op in _EXPENSIVE else 1
+        total += FACTS[n.op].cost
         stack.extend(s for s, _, _ in n.srcs)
     return total
 

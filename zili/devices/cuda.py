@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from zili.devices.device import Device
+from zili.compiler.attention_cuda import CUDAFlashAttention
+from zili.compiler.render_cuda import PRELUDE, CUDARenderer
+from zili.devices.compiled import CompiledDevice
+from zili.devices.device import register_device
 from zili.devices.kernel_cache import kernel_cache
 from zili.devices.numpy import read
 from zili.dtype import DType
@@ -144,7 +147,7 @@ class Program:
         self.name, self.fn, self.checks, self.key = name, fn, checks, key
 
 
-class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
+class CUDADevice(CompiledDevice):  # pragma: no cover - everything below needs a GPU
     """GPU memory from CuPy's pool, NVRTC-compiled kernels, cuBLAS products.
 
     Raises:
@@ -152,6 +155,7 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
     """
 
     name = "cuda"
+    renderer_class = CUDARenderer
 
     def __init__(self) -> None:
         problem = driver_problem()
@@ -168,6 +172,15 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
         self._loaded: dict[tuple[str, str], Program] = {}
         self._modules: dict[str, Any] = {}
         self._capturing = False
+        self._fused: dict | None = None
+
+    @property
+    def fused_composites(self) -> dict:
+        """Fused replacements of composites (zili.tensor.fused): flash attention, compiled on
+        first use."""
+        if self._fused is None:
+            self._fused = {"scaled_dot_product_attention": CUDAFlashAttention(self, PRELUDE)}
+        return self._fused
 
     # --- memory ----------------------------------------------------------------------------
 
@@ -198,7 +211,7 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
 
     # --- compile and launch ----------------------------------------------------------------
 
-    def compile(self, name: str, source: str, argtypes: list[Any] | None = None) -> Program:
+    def compile(self, name: str, source: str, signature: Any = None) -> Program:
         """NVRTC-compile ``source`` for this GPU and load kernel ``name``; the cubin is
         cached by a hash of source and architecture in the guarded
         :mod:`zili.devices.kernel_cache` (digest checked before loading).
@@ -230,16 +243,17 @@ class CUDADevice(Device):  # pragma: no cover - everything below needs a GPU
         their work (grid-stride), so any count is correct."""
         return self.sms * 8
 
-    def launch(self, program: Program, buffers: list[Any], ints: list[int]) -> int:
-        """Queue ``program`` on the stream; returns 1 when a checked kernel found an index
-        out of range (that check waits for the kernel), else 0."""
+    def launch(self, program: Program, buffers: list[Any], ints: list[int],
+               geometry: Any = None) -> bool:
+        """Queue ``program`` on the stream (grid-stride kernels: no geometry needed); True
+        when a checked kernel found an index out of range (that check waits for it)."""
         if program.checks:
             self._err.fill(0)
         args = (*buffers, *[np.int64(i) for i in ints], self._err)
         program.fn((self.grid(),), (BLOCK,), args, stream=self.stream)
         if program.checks and not self._capturing:
-            return int(self._err.get(stream=self.stream)[0])
-        return 0
+            return bool(self._err.get(stream=self.stream)[0])
+        return False
 
     # --- matrix products ------------------------------------------------------------------
 
@@ -316,3 +330,17 @@ def _gemm_half(x: Any, y: Any, out: Any, bf16: bool) -> None:  # pragma: no cove
         cublas.CUBLAS_GEMM_DEFAULT_TENSOR_OP)
     if target is not out:
         out[...] = target
+
+
+def _cuda() -> CUDADevice:
+    """Build the cuda device, or raise one line saying why it cannot run here."""
+    problem = driver_problem()
+    if problem is not None:
+        raise CUDAUnavailableError(f"device 'cuda' is not available: {problem}; use "
+                                   "device='cpu' or 'numpy'") from None
+    return CUDADevice()
+
+
+# The default device where a GPU is present; listed (last) everywhere else, so asking for it
+# gives the one-line reason instead of "unknown device".
+register_device("cuda", _cuda, priority=lambda: 20 if driver_problem() is None else -10)

@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from zili.dtype import DType
+from zili.dtype import ALL_DTYPES, DType
 from zili.ops import Op
 from zili.ops.view import View
 
 Operand = tuple[Any, View, DType]  # (buffer, view onto it, element type)
+
+
+@dataclass
+class Capabilities:
+    """What a device offers: the element types it runs, its memory, and for work-group
+    devices the local memory per group and the largest work-group. ``kind`` is
+    ``interpreter``, ``cpu``, ``gpu`` or ``accelerator``; ``description`` names the chip."""
+
+    kind: str
+    description: str
+    dtypes: tuple[DType, ...] = ALL_DTYPES
+    memory: int = 0
+    compute_units: int = 0
+    local_memory: int = 0
+    max_work_group: int = 1
+    extensions: tuple[str, ...] = field(default_factory=tuple)
 
 
 class Device:
@@ -28,6 +45,7 @@ class Device:
     """
 
     name: str = "abstract"
+    compiles = False  # True for devices that run compiled kernels (CompiledDevice)
 
     def from_numpy(self, array: np.ndarray) -> Any:
         """Copy a host array (any shape, C-contiguous) into a new flat device buffer."""
@@ -71,6 +89,10 @@ class Device:
     def synchronize(self) -> None:
         """Wait until all queued work on the device has finished (a no-op on the host)."""
 
+    def capabilities(self) -> Capabilities:
+        """What this device offers (dtypes, memory, work-group limits)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"device(type={self.name!r})"
 
@@ -103,24 +125,27 @@ def check_assign(buffer_len: int, view: View, dtype: DType, value: Operand) -> N
 
 _FACTORIES: dict[str, Callable[[], Device]] = {}
 _INSTANCES: dict[str, Device] = {}
-# Preference order for the default device; later devices register themselves in front.
-_PREFERENCE: list[str] = []
+_PRIORITY: dict[str, int | Callable[[], int]] = {}
 
 
-def register_device(name: str, factory: Callable[[], Device], priority: int = 0) -> None:
-    """Make ``factory`` the way to build device ``name``; higher priority wins the default."""
+def register_device(name: str, factory: Callable[[], Device],
+                    priority: int | Callable[[], int] = 0) -> None:
+    """Make ``factory`` the way to build device ``name``; the highest priority is the
+    default device. ``priority`` may be a function, asked only when the default is chosen
+    (so probing for a GPU costs nothing until then). A factory raises an exception whose
+    message says why the device is unavailable on this machine."""
     _FACTORIES[name] = factory
-    _PREFERENCE.append(name)
     _PRIORITY[name] = priority
-    _PREFERENCE.sort(key=lambda n: -_PRIORITY[n])
 
 
-_PRIORITY: dict[str, int] = {}
+def _priority(name: str) -> int:
+    value = _PRIORITY[name]
+    return value() if callable(value) else value
 
 
 def available_devices() -> list[str]:
     """Names of the registered devices, most preferred first."""
-    return list(_PREFERENCE)
+    return sorted(_FACTORIES, key=lambda n: -_priority(n))
 
 
 def get_device(name: str | Device | None = None) -> Device:
@@ -149,7 +174,7 @@ _DEFAULT: list[str] = []
 def default_device_name() -> str:
     """The device used when none is named: ``ZILI_DEVICE`` if set, else the most preferred."""
     if not _DEFAULT:
-        _DEFAULT.append(os.environ.get("ZILI_DEVICE") or _PREFERENCE[0])
+        _DEFAULT.append(os.environ.get("ZILI_DEVICE") or available_devices()[0])
     return _DEFAULT[0]
 
 

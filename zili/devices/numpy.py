@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zili.devices.device import Device, Operand, check_assign
+from zili.devices.device import Capabilities, Device, Operand, check_assign, register_device
 from zili.dtype import DType
 from zili.ops import Op
 from zili.ops.view import View
@@ -82,18 +82,29 @@ _ELEMENTWISE = {
 }
 
 
-class NumpyDevice(Device):
-    """Host memory and NumPy for every primitive; the reference every device is tested against."""
+class HostMemory:
+    """Memory of the devices whose buffers are flat host NumPy arrays (numpy, cpu): they
+    share memory with NumPy both ways."""
 
-    name = "numpy"
+    def alloc(self, count: int, dtype: DType) -> np.ndarray:
+        """A new uninitialised flat buffer of ``count`` elements."""
+        return np.empty(max(count, 0), dtype.numpy)
+
+    def copy_in(self, buffer: np.ndarray, array: np.ndarray) -> None:
+        """Copy a host array into ``buffer``."""
+        buffer[:] = array
+
+    def copy_out(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
+        """Copy the elements ``view`` shows into a new C-contiguous array."""
+        return np.array(read(buffer, view), copy=True, order="C")
 
     def from_numpy(self, array: np.ndarray) -> np.ndarray:
         """Copy a host array into a new flat buffer."""
-        return np.array(array, copy=True).reshape(-1)
+        return np.array(array, copy=True, order="C").reshape(-1)
 
     def to_numpy(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray:
         """Copy the elements ``view`` shows into a new C-contiguous array."""
-        return np.array(read(buffer, view), copy=True, order="C")
+        return self.copy_out(buffer, view, dtype)
 
     def host_array(self, buffer: np.ndarray, view: View, dtype: DType) -> np.ndarray | None:
         """The view's elements as an ndarray sharing ``buffer``'s memory (None if padded)."""
@@ -102,6 +113,16 @@ class NumpyDevice(Device):
     def adopt_numpy(self, flat: np.ndarray) -> np.ndarray:
         """``flat`` itself: host memory is this device's memory."""
         return flat
+
+
+class NumpyDevice(HostMemory, Device):
+    """Host memory and NumPy for every primitive; the reference every device is tested against."""
+
+    name = "numpy"
+
+    def capabilities(self) -> Capabilities:
+        """Every dtype, in host memory."""
+        return Capabilities("interpreter", "NumPy reference interpreter (host memory)")
 
     def assign(self, buffer: np.ndarray, view: View, dtype: DType, value: Operand) -> None:
         """Write ``value`` into ``buffer`` through ``view`` by strided NumPy assignment
@@ -211,3 +232,6 @@ def _scatter_add(index: np.ndarray, source: np.ndarray, index_view: View, axis: 
     grid[axis] = index.astype(np.intp)
     np.add.at(out, tuple(grid), source.astype(accumulate, copy=False))
     return out
+
+
+register_device("numpy", NumpyDevice, priority=0)

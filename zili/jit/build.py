@@ -1,4 +1,4 @@
-"""From a finished trace to a :class:`~zili.compiler.jit.Plan`: find what escapes, schedule,
+"""From a finished trace to a :class:`~zili.jit.jit.Plan`: find what escapes, schedule,
 compile, bind every buffer to where it comes from, and run the plan for the tracing call."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import gc
 import weakref
 from typing import Any
 
-from zili.compiler.jit import Plan, Tracer, _flatten, _tensor_type, run_steps
-from zili.compiler.lower import Node
-from zili.compiler.runtime import CompiledExecution, Launchable
+from zili.compiler.lower import Node, matmul_kernel
+from zili.compiler.runtime import compile_plan
 from zili.compiler.schedule import Step, schedule, toposort
+from zili.jit.jit import Plan, Tracer, _flatten, _tensor_type, run_steps
 
 
 def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: list,
@@ -55,7 +55,7 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     if device is None:
         return plan, result
     plan.device = device
-    if isinstance(device, CompiledExecution):
+    if device.compiles:
         plan.steps = schedule([r for r in roots if r.op is not None])
     else:
         plan.steps = [Step("eager", [n, *(s for s, _, _ in n.srcs)]) for n in toposort(roots)
@@ -75,19 +75,22 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
         if node.op is None:
             continue
         buffer = device.alloc(_numel(node.shape), node.dtype) \
-            if isinstance(device, CompiledExecution) else None
+            if device.compiles else None
         bufs[slot] = buffer
         if key in escaping_nodes:
             plan.outs.append((slot, node))
         elif buffer is not None:
             plan.internal.append((slot, buffer))
-    for step in plan.steps:
-        if step.kind == "matmul":
+    for index, step in enumerate(plan.steps):
+        if step.kind == "matmul" and device.matmul is None:  # the compiler's tiled kernel
+            step.kind = "kernel"
+            step.kernel, _ = matmul_kernel(f"j_matmul_{index}", step.nodes[0])
+        if step.kind == "matmul":  # the device's library
             step.launch = tuple(plan.slots[id(n)] for n in step.nodes)
-        elif step.kind == "kernel":
-            step.launch = (Launchable(device, step.kernel, dynamic=False),
-                           [plan.slots[id(n)] for n in step.nodes])
-            step.lowering = None
+    kernels = [s for s in plan.steps if s.kind == "kernel"]
+    for step, launchable in zip(kernels, compile_plan(device, [s.kernel for s in kernels])):
+        step.launch = (launchable, [plan.slots[id(n)] for n in step.nodes])
+        step.lowering = None
     run_steps(plan, bufs)
     _bind_outputs(plan, before, escaping, returned, bufs)
     return plan, result

@@ -32,12 +32,13 @@ import numpy as np
 
 from zili.compiler import capture
 from zili.compiler.lower import Node
-from zili.compiler.runtime import CompiledExecution, Launchable, random_base
+from zili.compiler.runtime import Launchable, random_base
 from zili.compiler.schedule import Step
 from zili.devices.numpy import read
 from zili.dtype import bool_, int64
 from zili.ops import Op
 from zili.ops.view import View
+from zili.tensor.tensor import Tensor
 
 MAX_TRACES = 8
 
@@ -212,7 +213,7 @@ class Plan:
 
     @property
     def kernel_count(self) -> int:
-        """Kernels one replay launches (BLAS calls included)."""
+        """Kernels one replay launches (library MATMUL calls included)."""
         return len(self.steps)
 
     def describe(self) -> list[str]:
@@ -261,7 +262,7 @@ class JitFunction:
         return result
 
     def _trace(self, args: tuple, kwargs: dict, tensors: list) -> tuple[Plan, Any]:
-        from zili.compiler.build import build_plan
+        from zili.jit.build import build_plan
         self.traces += 1
         before = _live_tensors()
         tracer = Tracer()
@@ -278,17 +279,14 @@ _STALE = object()
 
 
 def _tensor_type(args: tuple, kwargs: dict) -> Any:
-    import sys
-    module = sys.modules.get("zili.tensor.tensor")  # loaded: the caller holds tensors
-    return getattr(module, "Tensor", None)
+    return Tensor
 
 
 def _live_tensors() -> dict[int, list[tuple[Any, Any]]]:
     """id(buffer) -> [(holder, view key)] for every live tensor: a weak reference to the
     tensor, and a (dict, key) pair for every dict entry holding it (optimizer state that the
     function may replace rather than update in place)."""
-    import sys
-    tensor_type = getattr(sys.modules.get("zili.tensor.tensor"), "Tensor", None)
+    tensor_type = Tensor
     out: dict[int, list[tuple[Any, Any]]] = {}
     if tensor_type is None:
         return out
@@ -324,7 +322,7 @@ def _replay(plan: Plan, tensors: list) -> Any:
     for slot, buffer in plan.internal:
         bufs[slot] = buffer
     device = plan.device
-    if isinstance(device, CompiledExecution):  # an interpreter returns new buffers itself
+    if device.compiles:  # an interpreter returns new buffers itself
         for slot, node in plan.outs:
             bufs[slot] = device.alloc(_numel(node.shape), node.dtype)
     run_steps(plan, bufs)
@@ -383,7 +381,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 def jit(fn: Callable[..., Any]) -> JitFunction:
     """Compile ``fn`` (forward, backward and optimizer step alike) into fused kernels that
-    later calls replay; see :mod:`zili.compiler.jit`.
+    later calls replay; see :mod:`zili.jit.jit`.
 
     Raises (from the call):
         RuntimeError: if the traced function reads a tensor's value (``.item()``).
@@ -391,4 +389,4 @@ def jit(fn: Callable[..., Any]) -> JitFunction:
     return JitFunction(fn)
 
 
-__all__ = ["CompiledExecution", "JitFunction", "Launchable", "Plan", "jit"]
+__all__ = ["JitFunction", "Launchable", "Plan", "jit"]

@@ -1,0 +1,285 @@
+"""Renderer base for work-group devices (OpenCL, CUDA, HIP): the dialect-free part of GPU
+code generation. A dialect only spells it (:attr:`GroupRenderer.spell` and type names).
+
+How kernels map onto work-items:
+
+* elementwise kernels (no reduce axes): one work-item per output element, in work-groups of
+  :attr:`GroupRenderer.group`; the flat id is split into coordinates;
+* reductions: one work-group per row; each work-item folds a strided slice of the row, then
+  the group combines the partial results as a tree in local memory; ``row`` stores are made
+  by work-item 0, ``full`` stages after the reductions again stride over the row;
+* MATMUL (``special="matmul"``): 32x32 output tiles per group of 8x8 work-items, each
+  work-item holding a 4x4 register block; 16-deep slices of both operands are staged in
+  local memory (read through their views, so transposes and offsets cost nothing);
+* SCATTER_ADD: one work-item per line of the output along the scatter axis, adding its
+  sources in index order, so results are the same run after run (no atomics, no races);
+* GATHER and RANDOM use the base's expressions (SplitMix64, bit-identical to the numpy
+  device). Kernels that check indices report through an error flag buffer (``zerr``).
+
+In dynamic mode every size, stride and offset is a parameter, so one program serves every
+shape of the same structure (PoCL takes about a second to build a program).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zili.compiler.ir import Kernel, Stage
+from zili.compiler.renderer import CLikeRenderer
+from zili.dtype import DType
+from zili.ops import Op
+from zili.ops.view import View, contiguous_strides
+
+TILE, BLOCK, DEPTH = 32, 4, 16  # matmul: output tile per group, per work-item, K per step
+
+
+class GroupRenderer(CLikeRenderer):
+    """Work-group code generation; see the module docstring."""
+
+    # dialect: kernel qualifier, ids, barrier, local memory, buffer pointer qualifier
+    spell = {"kernel": "__kernel void", "gid": "get_global_id({})", "lid": "get_local_id({})",
+             "group_id": "get_group_id({})", "barrier": "barrier(CLK_LOCAL_MEM_FENCE);",
+             "local": "__local", "global": "__global"}
+    prelude = ""
+    group = 128  # work-items per group (elementwise and reductions)
+
+    def __init__(self, dynamic: bool = False, fp64: bool = True, max_group: int = 256):
+        super().__init__(dynamic)
+        self.fp64 = fp64
+        self.group = min(self.group, max_group)
+
+    def acc_type(self, stage: Stage, dtype: DType) -> str:
+        """Sums accumulate in double where the device has it, else in the compute type."""
+        if stage.op is Op.SUM and dtype.is_floating_point and not self.fp64:
+            return "float"
+        return super().acc_type(stage, dtype)
+
+    def num(self, value: int, literal: bool = False) -> str:
+        """Dynamic mode passes every integer (strides of 1 too), so fewer programs exist."""
+        return super().num(value, literal and not self.dynamic)
+
+    def address(self, view: View, coords: list[str]) -> str:
+        """offset + sum(coord * stride); dynamic mode keeps every term as a parameter."""
+        if not self.dynamic:
+            return super().address(view, coords)
+        terms = [self.num(view.offset)]
+        terms += [f"{c}*{self.num(s)}" for c, s in zip(coords, view.strides) if c != "0"]
+        return "+".join(terms)
+
+    def valid(self, view: View, coords: list[str]) -> str | None:
+        """Mask checks; dynamic mode checks every axis of a masked view."""
+        if view.mask is None or not self.dynamic:
+            return super().valid(view, coords)
+        return "&&".join(f"({c}>={self.num(b)}&&{c}<{self.num(e)})"
+                         for c, (b, e) in zip(coords, view.mask))
+
+    # --- the kernel function --------------------------------------------------------------
+
+    def function(self, kernel: Kernel, body: list[str]) -> str:
+        """The kernel function: buffers, random bases, parameters, then the error flag."""
+        g = self.spell["global"]
+        args = [f"{g} {self.storage_type(d)}* b{i}" for i, d in enumerate(kernel.buffers)]
+        args += [f"{self.i64} rnd{k}" for k in range(kernel.random_params)]
+        args += [f"{self.i64} {name}" for name in self.param_names]
+        if kernel.checks_indices:
+            args.append(f"{g} int* zerr")
+        flag = ["if (err) zerr[0] = 1;"] if kernel.checks_indices else []
+        lines = [f"{self.spell['kernel']} {kernel.name}({', '.join(args)}) {{", "int err = 0;",
+                 *body, *flag, "}"]
+        return self.prelude + "\n".join(lines) + "\n"
+
+    def split(self, flat: str, axes: list[int], sizes: list[str]) -> list[str]:
+        """Declare coordinates i<axis> of ``axes`` from the flat index ``flat``."""
+        if not axes:
+            return []
+        t = f"t{self._fresh()}"
+        out = [f"{self.i64} {t} = {flat};"]
+        for d, size in zip(reversed(axes), reversed(sizes)):
+            out.append(f"{self.i64} i{d} = {t} % {size}; {t} /= {size};")
+        return out
+
+    def total(self, axes: list[int]) -> str:
+        """The number of points of ``axes`` as an expression."""
+        return "*".join(f"({self.i64}){self.size(d)}" for d in axes) or "1"
+
+    def loops(self, kernel: Kernel, body: list[str]) -> list[str]:
+        """Kept axes: one work-item per point (elementwise) or one group per row."""
+        kept = [d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes]
+        sizes = [self.size(d) for d in kept]
+        if not kernel.reduce_axes:
+            gid = self.spell["gid"].format(0)
+            return [f"{self.i64} gid = {gid};", f"if (gid < {self.total(kept)}) {{",
+                    *self.split("gid", kept, sizes), *body, "}"]
+        head = [f"{self.i64} row = {self.spell['group_id'].format(0)};",
+                f"int lid = {self.spell['lid'].format(0)};",
+                *self.split("row", kept, sizes)]
+        return self._scratch + head + body
+
+    def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
+        """Reduce axes: the group strides over the row (and combines reductions as a tree)."""
+        inner = list(kernel.reduce_axes)
+        if not inner:
+            return body
+        loop = [f"for ({self.i64} j = lid; j < {self.total(inner)}; j += {self.group}) {{",
+                *self.split("j", inner, [self.size(d) for d in inner]), *body, "}"]
+        if stage.kind != "reduce":
+            return loop
+        k = kernel.stages.index(stage)
+        acc, scratch = f"a{k}", f"s{k}"
+        dtype = stage.value.dtype
+        self._scratch.append(f"{self.spell['local']} {self.acc_type(stage, dtype)} "
+                             f"{scratch}[{self.group}];")
+        bar = self.spell["barrier"]
+        if stage.op is Op.SUM:
+            combine = f"{scratch}[lid] += {scratch}[lid + s];"
+        else:
+            x, y = f"{scratch}[lid]", f"{scratch}[lid + s]"
+            nan = f"||{y}!={y}" if dtype.is_floating_point else ""
+            combine = f"if ({y}>{x}{nan}) {x} = {y};"
+        return loop + [f"{scratch}[lid] = {acc};", bar,
+                       f"for (int s = {self.group // 2}; s > 0; s >>= 1) {{",
+                       f"if (lid < s) {{ {combine} }}", bar, "}",
+                       f"{acc} = {scratch}[0];", bar]
+
+    def render(self, kernel: Kernel) -> tuple[str, list[int]]:
+        """Source and parameters; reductions store their row results from work-item 0."""
+        self._scratch: list[str] = []
+        self._grouped = bool(kernel.reduce_axes)  # one work-group per row
+        if kernel.special == "matmul":
+            self.params, self.param_names, self._names = [], [], 0
+            self._shape = kernel.shape
+            if self.dynamic:
+                self.params += list(kernel.shape)
+                self.param_names += [f"n{d}" for d in range(len(kernel.shape))]
+            return self.render_matmul(kernel), self.params
+        return super().render(kernel)
+
+    def row_store(self, dtype: DType, buf: int, index: str, value: str) -> str:
+        """Row results of a reduction are stored once, by work-item 0."""
+        text = self.store(dtype, buf, index, value)
+        return f"if (lid == 0) {{ {text} }}" if self._grouped else text
+
+    # --- launch geometry ------------------------------------------------------------------
+
+    def geometry(self, kernel: Kernel) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(global size, local size) of ``kernel``'s launch."""
+        shape = kernel.shape
+        if kernel.special == "matmul":
+            m, n = shape[-3], shape[-2]
+            batch = _prod(shape[:-3])
+            side = TILE // BLOCK
+            return (-(-n // TILE) * side, -(-m // TILE) * side, batch), (side, side, 1)
+        if kernel.special == "scatter_add":
+            axis, out_shape = kernel.special_arg
+            count = _prod(s for d, s in enumerate(out_shape) if d != axis)
+        elif kernel.reduce_axes:
+            rows = _prod(s for d, s in enumerate(shape) if d not in kernel.reduce_axes)
+            return (rows * self.group,), (self.group,)
+        else:
+            count = _prod(shape)
+        return (max(1, -(-count // self.group)) * self.group,), (self.group,)
+
+    # --- hand-lowered kernels ---------------------------------------------------------------
+
+    def render_scatter(self, kernel: Kernel) -> str:
+        """One work-item per line of the output along the scatter axis: it zeroes its line,
+        then adds the sources whose index points into it, in index order. Lines never
+        overlap, so there are no races and no atomics, and the sums are the same run after
+        run."""
+        axis, out_shape = kernel.special_arg
+        out = kernel.stages[0].out
+        dtype = kernel.buffers[out]
+        others = [d for d in range(len(out_shape)) if d != axis]
+        sizes = [self.num(out_shape[d]) for d in others]
+        length = self.num(out_shape[axis])
+        line = View(out_shape, contiguous_strides(out_shape))
+        at = self.address(line, [f"i{d}" if d != axis else "z" for d in range(len(out_shape))])
+        body = [f"{self.i64} gid = {self.spell['gid'].format(0)};",
+                f"if (gid < {'*'.join(f'({self.i64}){s}' for s in sizes) or '1'}) {{",
+                *self.split("gid", others, sizes),
+                f"for ({self.i64} z = 0; z < {length}; z++) "
+                f"{self.store(dtype, out, at, self.constant(dtype, 0))}"]
+        lines: list[str] = []
+        names: dict[tuple, str] = {}
+        idx = self.expr_lines(kernel.stages[0].value, set(range(len(kernel.shape))), names,
+                              lines)
+        src_lines: list[str] = []
+        src = self.expr_lines(kernel.stages[1].value, set(range(len(kernel.shape))), names,
+                              src_lines)
+        at = self.address(line, [f"i{d}" if d != axis else "z" for d in range(len(out_shape))])
+        total = self.cast(dtype, dtype, f"{self.load(dtype, out, at)} + {src}")
+        lines += [f"{self.i64} z = ({self.i64}){idx};",  # negative: an error, as in PyTorch
+                  f"if (z < 0 || z >= {length}) err = 1; else {{", *src_lines,
+                  self.store(dtype, out, at, total), "}"]
+        inside = " && ".join(f"i{d} < {self.size(d)}" for d in others) or "1"
+        body += [f"{self.i64} i{axis} = 0;", f"if ({inside}) {{",
+                 f"for (i{axis} = 0; i{axis} < {self.size(axis)}; i{axis}++) {{", *lines,
+                 "}", "}", "}"]
+        return self.function(kernel, body)
+
+    def render_matmul(self, kernel: Kernel) -> str:
+        """Tiled MATMUL over (*batch, M, N, K): see the module docstring."""
+        nd = len(kernel.shape)
+        md, nd_, kd = nd - 3, nd - 2, nd - 1
+        a_load, b_load = kernel.stages[0].value.src
+        dtype, out = kernel.buffers[0], kernel.stages[0].out
+        ct = self.compute_type(dtype)
+        side, loc = TILE // BLOCK, self.spell["local"]
+        m, n, k = self.size(md), self.size(nd_), self.size(kd)
+        batch = list(range(md))
+        body = [f"{loc} {ct} As[{DEPTH}][{TILE}];", f"{loc} {ct} Bs[{DEPTH}][{TILE + 1}];",
+                f"int lx = {self.spell['lid'].format(0)}, ly = {self.spell['lid'].format(1)};",
+                f"int lid = ly * {side} + lx;",
+                f"{self.i64} tn0 = ({self.i64}){self.spell['group_id'].format(0)} * {TILE};",
+                f"{self.i64} tm0 = ({self.i64}){self.spell['group_id'].format(1)} * {TILE};",
+                *self.split(self.spell["group_id"].format(2), batch,
+                            [self.size(d) for d in batch]),
+                f"{ct} acc[{BLOCK}][{BLOCK}];",
+                f"for (int r = 0; r < {BLOCK}; r++) for (int c = 0; c < {BLOCK}; c++) "
+                f"acc[r][c] = 0;",
+                f"for ({self.i64} k0 = 0; k0 < {k}; k0 += {DEPTH}) {{"]
+        full = set(range(nd))
+        for name, load, rows, first, row_axis, col_axis in (
+                ("As", a_load, "tm0", "mm", md, kd), ("Bs", b_load, "tn0", "nn", nd_, kd)):
+            lines: list[str] = []
+            value = self.expr_lines(load, full, {}, lines)
+            limit = m if row_axis == md else n
+            body += [f"for (int e = lid; e < {DEPTH * TILE}; e += {side * side}) {{",
+                     f"int {first} = e % {TILE}, kk = e / {TILE};",
+                     f"{self.i64} i{row_axis} = {rows} + {first}, i{col_axis} = k0 + kk;",
+                     f"{self.i64} i{nd_ if row_axis == md else md} = 0;",
+                     f"if (i{row_axis} < {limit} && i{col_axis} < {k}) {{", *lines,
+                     f"{name}[kk][{first}] = {value}; }} else {name}[kk][{first}] = 0;", "}"]
+        body += [self.spell["barrier"],
+                 f"for (int kk = 0; kk < {DEPTH}; kk++) {{",
+                 f"{ct} x[{BLOCK}], y[{BLOCK}];",
+                 f"for (int r = 0; r < {BLOCK}; r++) x[r] = As[kk][ly + {side} * r];",
+                 f"for (int c = 0; c < {BLOCK}; c++) y[c] = Bs[kk][lx + {side} * c];",
+                 f"for (int r = 0; r < {BLOCK}; r++) for (int c = 0; c < {BLOCK}; c++) "
+                 f"acc[r][c] += x[r] * y[c];", "}", self.spell["barrier"], "}"]
+        base = "0" if not batch else "(" + "+".join(
+            f"i{d}*{s}" for d, s in zip(batch, self._batch_strides(kernel))) + ")"
+        store = self.store(dtype, out, f"{base} + mi * {n} + ni",
+                                self.round_half(dtype, "acc[r][c]"))
+        body += [f"for (int r = 0; r < {BLOCK}; r++) for (int c = 0; c < {BLOCK}; c++) {{",
+                 f"{self.i64} mi = tm0 + ly + {side} * r, ni = tn0 + lx + {side} * c;",
+                 f"if (mi < {m} && ni < {n}) {store}", "}"]
+        return self.function(kernel, body)
+
+    def _batch_strides(self, kernel: Kernel) -> list[str]:
+        """Strides of the batch axes in the contiguous (*batch, M, N) output."""
+        shape = kernel.shape[:-1]
+        if not self.dynamic:
+            return [str(s) for s in contiguous_strides(shape)[:-2]]
+        out, step = [], f"(({self.i64}){self.size(len(shape) - 2)}*{self.size(len(shape) - 1)})"
+        for d in reversed(range(len(shape) - 2)):
+            out.append(step)
+            step = f"({step}*{self.size(d)})"
+        return list(reversed(out))
+
+
+def _prod(values: Any) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out

@@ -1,0 +1,66 @@
+"""The OpenCL C dialect of the work-group renderer: type names, half and bfloat16 storage,
+and helper functions. Everything else is :class:`~zili.compiler.render_gpu.GroupRenderer`.
+
+float16 is stored as ``half`` and read and written with ``vload_half``/``vstore_half_rte``
+(core OpenCL, so it needs no ``cl_khr_fp16``); bfloat16 is stored as the ``ushort`` bits.
+Both are computed in float and rounded after every operation, as on the other devices.
+"""
+
+from __future__ import annotations
+
+from zili.compiler.render_gpu import GroupRenderer
+from zili.dtype import DType
+
+PRELUDE = r"""#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+float bf2f(ushort b) { return as_float((uint)b << 16); }
+ushort f2bf(float f) { uint u = as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u); return (ushort)(u >> 16); }
+float zili_rh(float x) { ushort h; vstore_half_rte(x, 0, (__private half*)&h);
+  return vload_half(0, (__private half*)&h); }
+long zili_floordiv(long a, long b) { if (b == 0) return 0;
+  long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
+long zili_imod(long a, long b) { if (b == 0) return 0;
+  long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
+double zili_fmod(double a, double b) { double r = fmod(a, b);
+  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+"""
+
+_STORAGE = {"bool": "uchar", "uint8": "uchar", "int32": "int", "int64": "long",
+            "float16": "half", "bfloat16": "ushort", "float32": "float", "float64": "double"}
+
+
+class OpenCLRenderer(GroupRenderer):
+    """OpenCL C 1.2."""
+
+    prelude = PRELUDE
+    float_suffix = False  # math functions are overloaded
+    i64, u64, i64_suffix, u64_suffix, i64_min = "long", "ulong", "L", "UL", "LONG_MIN"
+
+    def storage_type(self, dtype: DType) -> str:
+        """The OpenCL element type of a buffer."""
+        return _STORAGE[dtype.name]
+
+    def compute_type(self, dtype: DType) -> str:
+        """float for the half types, else the storage type."""
+        return "float" if dtype.name in ("float16", "bfloat16") else _STORAGE[dtype.name]
+
+    def load(self, dtype: DType, buf: int, index: str) -> str:
+        """Element ``index`` of buffer ``buf``, half types widened to float."""
+        if dtype.name == "float16":
+            return f"vload_half({index}, b{buf})"
+        return f"bf2f(b{buf}[{index}])" if dtype.name == "bfloat16" else f"b{buf}[{index}]"
+
+    def store(self, dtype: DType, buf: int, index: str, value: str) -> str:
+        """Store a compute value, half types rounded to nearest even."""
+        if dtype.name == "float16":
+            return f"vstore_half_rte({value}, {index}, b{buf});"
+        if dtype.name == "bfloat16":
+            return f"b{buf}[{index}] = f2bf({value});"
+        return f"b{buf}[{index}] = {value};"
+
+    def round_half(self, dtype: DType, text: str) -> str:
+        """Round a float to float16/bfloat16 precision and back."""
+        if dtype.name == "bfloat16":
+            return f"bf2f(f2bf({text}))"
+        return f"zili_rh({text})" if dtype.name == "float16" else text
