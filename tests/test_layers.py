@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "zili"
 
 # Bottom to top; names on one line share a layer.
 LAYERS = [
-    {"dtype", "files", "graph", "safejson"},
+    {"dtype", "files", "graph", "safejson", "errors"},
     {"ops"},
     {"compiler"},
     {"devices"},
