@@ -179,3 +179,33 @@ def test_adapters_train_on_a_frozen_bfloat16_base(tmp_path):
     assert losses[-1] < losses[0] - 0.1, losses
     base = model.model.layers[0].self_attn.q_proj.base_layer.weight
     assert base.dtype is zili.bfloat16 and base.grad is None
+
+
+def test_eval_ppl_on_a_build_matches_transformers(folder, tmp_path, capsys):
+    from zili.data.shards import read_shard
+    from zili.text.tokenizer import load_tokenizer
+    source = tmp_path / "text.txt"
+    source.write_text(TEXT, encoding="utf-8")
+    build = tmp_path / "build"
+    assert main(["data", "build", str(source), "--out", str(build), "--tokenizer", "char",
+                 "--text-unit", "line", "--vocab-size", "200", "--workers", "1",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    # The oracle: the build's validation text, scored by transformers in windows of 16.
+    text = load_tokenizer(build).decode(
+        [int(i) for p in sorted(build.glob("val_*.bin")) for i in read_shard(p)])
+    ids = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json")).encode(text).ids
+    hf = transformers.Qwen2ForCausalLM.from_pretrained(folder).eval()
+    nats, count = 0.0, 0
+    for start in range(0, len(ids) - 1, 16):
+        window = ids[start:start + 16]
+        if len(window) < 2:
+            break
+        with torch.no_grad():
+            logp = torch.log_softmax(hf(torch.tensor([window])).logits[0].double(), -1)
+        nats -= sum(float(logp[t, window[t + 1]]) for t in range(len(window) - 1))
+        count += len(window) - 1
+    assert main(["eval", "--model", str(folder), "--task", "ppl", "--data", str(build),
+                 "--context", "16", "--device", "numpy"]) == 0
+    loss = float(re.search(r"loss\s+([\d.]+)", capsys.readouterr().out).group(1))
+    assert loss == pytest.approx(nats / count, abs=1e-4)
