@@ -66,7 +66,8 @@ LOSSES: dict[str, list[float]] = {}  # runner -> loss of every step
 def zili_steps(device: str, config: GPTConfig, data: list,
                settings: TrainSettings) -> Iterator[float]:
     """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit;
-    ``+blas``: the cpu device's float32 products in NumPy's BLAS instead of zili's GEMM)."""
+    ``+gemm`` / ``+blas``: the cpu device's float32 products in zili's generated SGEMM / in
+    NumPy's BLAS; without either, the device's default)."""
     losses = LOSSES.setdefault(device, [])
     device, *modes = device.split("+")
     zili.manual_seed(0)
@@ -74,10 +75,12 @@ def zili_steps(device: str, config: GPTConfig, data: list,
     optimizer = make_optimizer(model, settings)
     step = make_train_step(model, optimizer, settings.grad_clip, use_jit="jit" in modes)
     dev = zili.get_device(device)
+    default = getattr(dev, "matmul_library", None)
+    library = "zili" if "gemm" in modes else "blas" if "blas" in modes else default
     for x, y in data:
         xt, yt = batch_tensors(x, y, dev)
-        if hasattr(dev, "matmul_library"):  # rows alternate on one device object
-            dev.matmul_library = "blas" if "blas" in modes else "zili"
+        if default is not None:  # rows alternate on one device object
+            dev.matmul_library = library
         start = time.perf_counter()
         losses.append(step(xt, yt, settings.lr))
         dev.synchronize()
@@ -117,8 +120,9 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=3600,
                         help="vocabulary size (the demo's character vocabulary is ~3,600)")
     parser.add_argument("--devices", default="numpy,cpu,cpu+jit",
-                        help="zili devices, comma-separated; +jit compiles the step, +blas "
-                             "uses NumPy's BLAS for the cpu device's products")
+                        help="zili devices, comma-separated; +jit compiles the step, +gemm "
+                             "/ +blas pick zili's SGEMM / NumPy's BLAS for the cpu device's "
+                             "products")
     parser.add_argument("--rss", action="store_true",
                         help="then run PyTorch and each device alone in a process of its own "
                              "and print its peak resident memory")
