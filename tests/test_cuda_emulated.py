@@ -22,10 +22,12 @@ from zili.devices.numpy import NumpyDevice
 from zili.ops import Op
 from zili.ops.view import View
 
-try:  # where the device contract put them
+try:  # where the device contract put them (and MATMUL became a compiler kernel)
     from zili.compiler.lower import lower_primitive
+    MATMUL_LOWERED = True
 except ImportError:
     from zili.compiler.runtime import lower_primitive
+    MATMUL_LOWERED = False
 from zili.compiler.runtime import random_base
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="no g++ for the emulator")
@@ -69,6 +71,11 @@ def _cases() -> list[tuple]:
          [(rng.integers(0, 5, 12), View((3, 4))), (r(12).astype(np.float32), View((3, 4)))], 1),
         ("random", Op.RANDOM, (300,), F32, [], (1234, 77)),
     ]
+    if MATMUL_LOWERED:  # the tiled kernel (shared-memory tiles, 3-D launch geometry)
+        cases.append(("matmul", Op.MATMUL, (2, 37, 45), F32,
+                      [(r(2 * 37 * 20).astype(np.float32), View((2, 37, 20))),
+                       (r(45 * 20).astype(np.float32), View((45, 20)).permute((1, 0))
+                        .reshape((1, 20, 45)).expand((2, 20, 45)))], None))
     return cases
 
 

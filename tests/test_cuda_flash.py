@@ -67,14 +67,13 @@ def _wrappers() -> str:
         out.append(f"""
 extern "C" void run_forward_{d}(long long grid, long long block, float* o, float* lse,
     const float* q, const float* k, const float* v, const long long* I) {{
-  zili_launch(grid, block, [&] {{ zili_flash_forward_{d}(o, lse, q, k, v, {FWD_ARGS},
-      nullptr); }});
+  zili_launch(grid, block, [&] {{ zili_flash_forward_{d}(o, lse, q, k, v, {FWD_ARGS}); }});
 }}
 extern "C" void run_backward_{d}(long long grid, long long block, float* dq, float* dk,
     float* dv, const float* q, const float* k, const float* v, const float* out,
     const float* lse, const float* dout, const long long* I) {{
   zili_launch(grid, block, [&] {{ zili_flash_backward_{d}(dq, dk, dv, q, k, v, out, lse, dout,
-      {FWD_ARGS}, I[20], nullptr); }});
+      {FWD_ARGS}, I[20]); }});
 }}""")
     return "".join(out)
 

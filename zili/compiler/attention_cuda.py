@@ -1,7 +1,8 @@
 """CUDA source of zili's flash attention (float32, head dims 64 and 128, causal or not),
 forward and backward, in the cpu device's fused-attention convention
 (:mod:`zili.compiler.attention`): the same buffers and the same 20 (forward) or 21
-(backward) 64-bit integers, plus the ``int*`` error flag every cuda kernel takes.
+(backward) 64-bit integers. The kernels loop over their work (grid-stride), so the
+device launches them with no geometry of their own.
 
 Forward: each block takes a tile of ``blockDim.x`` query rows of one batch entry, one thread
 per row; key and value rows stream through ``__shared__`` tiles of 32 rows (loaded by the
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from zili.compiler.attention import FusedAttention, Operand
+from zili.compiler.runtime import Signature
 from zili.dtype import float32
 from zili.ops.view import View
 
@@ -189,15 +191,13 @@ __device__ void zili_flash_backward(float* __restrict__ dq, float* __restrict__ 
 
 _ENTRY = r"""
 extern "C" __global__ void __launch_bounds__(256) zili_flash_forward_{d}(
-    float* o, float* lse, const float* q, const float* k, const float* v, ATT_INTS,
-    int* zili_err) {{
+    float* o, float* lse, const float* q, const float* k, const float* v, ATT_INTS) {{
   zili_flash_forward<{d}>(o, lse, q, k, v, q_off, k_off, v_off, batch, inner, L, S, E, Ev,
       causal, scale_bits, q_os, q_is, q_rs, k_os, k_is, k_rs, v_os, v_is, v_rs);
 }}
 extern "C" __global__ void __launch_bounds__(256) zili_flash_backward_{d}(
     float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,
-    const float* out, const float* lse, const float* dout, ATT_INTS, long long dout_off,
-    int* zili_err) {{
+    const float* out, const float* lse, const float* dout, ATT_INTS, long long dout_off) {{
   zili_flash_backward<{d}>(dq, dk, dv, q, k, v, out, lse, dout, q_off, k_off, v_off, batch,
       inner, L, S, E, Ev, causal, scale_bits, q_os, q_is, q_rs, k_os, k_is, k_rs, v_os, v_is,
       v_rs, dout_off);
@@ -219,7 +219,8 @@ class CUDAFlashAttention(FusedAttention):
     def __init__(self, device: Any, prelude: str):
         self.device = device
         source = flash_source(prelude)
-        self.programs = {(kind, d): device.compile(name.format(d=d), source)
+        signatures = {"f": Signature(5, 20, False), "b": Signature(9, 21, False)}
+        self.programs = {(kind, d): device.compile(name.format(d=d), source, signatures[kind])
                          for d in HEAD_DIMS for kind, name in (("f", FORWARD), ("b", BACKWARD))}
 
     @staticmethod

@@ -1,37 +1,37 @@
-"""The CUDA dialect: kernels as ``extern "C" __global__`` functions over blocks and threads.
+"""The CUDA dialect of the work-group renderer (:mod:`zili.compiler.render_gpu`).
 
-Two mappings of the kernel IR onto the GPU, chosen per kernel:
+A spelling table (``extern "C" __global__``, blocks and threads for work-groups and
+work-items, ``__shared__`` for local memory, ``__syncthreads`` for the barrier), type names,
+and one change of method: a row's reduction combines its threads' partial results with warp
+shuffles (``__shfl_down_sync``) and one ``__shared__`` slot per warp, instead of the base's
+tree in local memory. Everything else (which thread does what, tiled MATMUL, scatter_add,
+launch geometry) is the base's, shared with OpenCL.
 
-* no reduce axes (elementwise work): one thread per point of the iteration space, a
-  grid-stride loop, so any launch geometry covers every point;
-* reduce axes (sums, maxima, softmax, norms): one block per row of kept axes (grid-stride over
-  rows), the block's threads split the row's inner iterations, and each accumulator is
-  combined with warp shuffles (``__shfl_down_sync``) and ``__shared__`` memory
-  (``__syncthreads``); the result reaches every thread of the block, so the row's later
-  stages (softmax's store) run split over the threads too.
-
-Every kernel takes ``(buffers..., random bases..., integer parameters..., int* zili_err)``;
-``zili_err`` is set to 1 when a gather/scatter index is out of range. Half types are stored
-as raw 16-bit words and computed in float (``cvt`` for float16, bit arithmetic for
-bfloat16), rounded after each operation as on the other devices; no CUDA header is needed,
-so NVRTC compiles the source as it is. Float sums accumulate in float (double for float64),
-as GPU libraries do.
+Half types are stored as raw 16-bit words and computed in float (``cvt`` for float16, bit
+arithmetic for bfloat16), rounded after each operation as on the other devices, so NVRTC
+compiles the source with no CUDA header. Nothing else is CUDA-only: HIP spells the same
+table and has the same shuffles.
 """
 
 from __future__ import annotations
 
 from zili.compiler.ir import Kernel, Stage
-from zili.compiler.renderer import CLikeRenderer
+from zili.compiler.render_gpu import GroupRenderer
 from zili.dtype import DType
 from zili.ops import Op
-from zili.ops.view import View, contiguous_strides
-
-BLOCK = 256  # threads per block the device launches; a multiple of the warp size
 
 PRELUDE = r"""#define INFINITY __int_as_float(0x7f800000)
 #define NAN __int_as_float(0x7fffffff)
 #define INT_MIN (-2147483647 - 1)
 #define LLONG_MIN (-9223372036854775807LL - 1)
+__device__ __forceinline__ long long zili_gid(int d) { return d == 0 ?
+  blockIdx.x * (long long)blockDim.x + threadIdx.x : d == 1 ?
+  blockIdx.y * (long long)blockDim.y + threadIdx.y :
+  blockIdx.z * (long long)blockDim.z + threadIdx.z; }
+__device__ __forceinline__ int zili_lid(int d) {
+  return d == 0 ? threadIdx.x : d == 1 ? threadIdx.y : threadIdx.z; }
+__device__ __forceinline__ long long zili_group(int d) {
+  return d == 0 ? blockIdx.x : d == 1 ? blockIdx.y : blockIdx.z; }
 __device__ __forceinline__ float bf2f(unsigned short b) {
   return __uint_as_float(((unsigned int)b) << 16); }
 __device__ __forceinline__ unsigned short f2bf(float f) { unsigned int u = __float_as_uint(f);
@@ -42,10 +42,8 @@ __device__ __forceinline__ float h2f(unsigned short h) {
 __device__ __forceinline__ unsigned short f2h(float f) {
   unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ long long zili_floordiv(long long a, long long b) { if (b == 0) return 0;
-  if (b == -1) return (long long)(0ULL - (unsigned long long)a); /* LLONG_MIN/-1: wrap */
   long long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
-__device__ __forceinline__ long long zili_imod(long long a, long long b) {
-  if (b == 0 || b == -1) return 0;
+__device__ __forceinline__ long long zili_imod(long long a, long long b) { if (b == 0) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 __device__ __forceinline__ double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
@@ -61,7 +59,9 @@ __device__ __forceinline__ unsigned char zili_shfl(unsigned char v, int o) {
   return (unsigned char)__shfl_down_sync(0xffffffffu, (int)v, o); }
 template <class T> __device__ __forceinline__ T zili_combine(T a, T b, bool is_max) {
   return is_max ? ((a > b || a != a) ? a : b) : (T)(a + b); }
-/* Block-wide sum or max of v (every thread calls it); the result reaches every thread. */
+/* Sum or max of v over the block (every thread calls it; blockDim.x a multiple of 32):
+   shuffles inside each warp, one shared slot per warp, shuffles again in warp 0. The result
+   reaches every thread. */
 template <class T> __device__ T zili_block(T v, T identity, bool is_max) {
   __shared__ T part[32];
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
@@ -82,8 +82,14 @@ _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int32": "int",
             "float32": "float", "float64": "double"}
 
 
-class CUDARenderer(CLikeRenderer):
-    """CUDA C++ for NVRTC: ``__global__`` kernels, blocks and threads, warp shuffles."""
+class CUDARenderer(GroupRenderer):
+    """CUDA C++ for NVRTC (``extern "C"`` entry points, no headers)."""
+
+    spell = {"kernel": 'extern "C" __global__ void', "gid": "zili_gid({})",
+             "lid": "zili_lid({})", "group_id": "zili_group({})",
+             "barrier": "__syncthreads();", "local": "__shared__", "global": ""}
+    prelude = PRELUDE
+    group = 256  # threads per block: 8 warps
 
     def storage_type(self, dtype: DType) -> str:
         """The CUDA element type of a buffer (half types as raw 16-bit words)."""
@@ -100,7 +106,7 @@ class CUDARenderer(CLikeRenderer):
         return text
 
     def store_value(self, dtype: DType, text: str) -> str:
-        """Narrow half types on store."""
+        """Narrow half types on store (round to nearest even)."""
         if dtype.name in ("float16", "bfloat16"):
             return f"{'f2h' if dtype.name == 'float16' else 'f2bf'}({text})"
         return text
@@ -111,102 +117,17 @@ class CUDARenderer(CLikeRenderer):
             return f"bf2f(f2bf({text}))"
         return f"h2f(f2h({text}))" if dtype.name == "float16" else text
 
-    def acc_type(self, stage: Stage, dtype: DType) -> str:
-        """Sums of floats accumulate in float (double for float64), integers in 64 bits."""
-        if stage.op is Op.SUM:
-            if dtype.is_floating_point:
-                return "double" if dtype.name == "float64" else "float"
-            return "long long"
-        return self.compute_type(dtype)
-
-    def function(self, kernel: Kernel, body: list[str]) -> str:
-        """``extern "C" __global__ void name(buffers..., rnd..., params..., int* zili_err)``."""
-        written = {s.out for s in kernel.stages}
-        args = [f"{'' if i in written else 'const '}{self.storage_type(d)}* __restrict__ b{i}"
-                for i, d in enumerate(kernel.buffers)]
-        args += [f"long long rnd{k}" for k in range(kernel.random_params)]
-        args += [f"long long {name}" for name in self.param_names]
-        args.append("int* __restrict__ zili_err")
-        lines = [f'extern "C" __global__ void __launch_bounds__({BLOCK}) '
-                 f"{kernel.name}({', '.join(args)}) {{", "int err = 0;", *body,
-                 "if (err) atomicOr(zili_err, 1);", "}"]
-        return PRELUDE + "\n".join(lines) + "\n"
-
-    def _decompose(self, var: str, axes: list[int]) -> list[str]:
-        """Split the flat index ``var`` into the loop variables of ``axes`` (row-major)."""
-        if not axes:
-            return []
-        lines = [f"long long {var}_r = {var};"]
-        for d in reversed(axes[1:]):
-            lines.append(f"long long i{d} = {var}_r % {self.size(d)}; {var}_r /= {self.size(d)};")
-        lines.append(f"long long i{axes[0]} = {var}_r;")
-        return lines
-
-    def _count(self, axes: list[int]) -> str:
-        return "*".join(f"(long long){self.size(d)}" for d in axes) or "1LL"
-
-    def loops(self, kernel: Kernel, body: list[str]) -> list[str]:
-        """Elementwise: a grid-stride loop of threads over every point. With reduce axes:
-        a grid-stride loop of blocks over the rows of kept axes."""
-        kept = [d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes]
-        if not kernel.reduce_axes:
-            return [f"for (long long zt = blockIdx.x * (long long)blockDim.x + threadIdx.x; "
-                    f"zt < {self._count(kept)}; zt += (long long)gridDim.x * blockDim.x) {{",
-                    *self._decompose("zt", kept), *body, "}"]
-        return [f"for (long long zrow = blockIdx.x; zrow < {self._count(kept)}; "
-                "zrow += gridDim.x) {", *self._decompose("zrow", kept), *body, "}"]
-
     def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
-        """The row's inner iterations split over the block's threads; a reduce stage ends
-        with a block-wide combine of its accumulator."""
+        """The base's strided loop over the row; a reduction then combines with warp
+        shuffles (:func:`zili_block` in the prelude) rather than a shared-memory tree."""
         inner = list(kernel.reduce_axes)
-        if not inner:
-            return body
+        if not inner or stage.kind != "reduce":
+            return super().inner_loops(kernel, body, stage)
+        loop = [f"for ({self.i64} j = lid; j < {self.total(inner)}; j += {self.group}) {{",
+                *self.split("j", inner, [self.size(d) for d in inner]), *body, "}"]
         k = kernel.stages.index(stage)
-        # Earlier stages may have written what this one reads: wait for the whole block.
-        out = ["__syncthreads();"] if k else []
-        out += [f"for (long long zi = threadIdx.x; zi < {self._count(inner)}; "
-                "zi += blockDim.x) {", *self._decompose("zi", inner), *body, "}"]
-        if stage.kind == "reduce":
-            dtype = stage.value.dtype
-            acc_t = self.acc_type(stage, dtype)
-            is_max = "true" if stage.op is Op.AMAX else "false"
-            out.append(f"a{k} = zili_block<{acc_t}>(a{k}, ({acc_t})"
-                       f"{self.acc_init(stage, dtype)}, {is_max});")
-        return out
-
-    def render_scatter(self, kernel: Kernel) -> str:
-        """out = 0; out[.., index[i], ..] += source[i]. One thread per line of ``out``
-        along the scatter axis: the lines are independent, so no atomics are needed and
-        the sums are deterministic."""
-        axis, out_shape = kernel.special_arg
-        out = kernel.stages[0].out
-        out_dtype = kernel.buffers[out]
-        full = set(range(len(kernel.shape)))
-        lines: list[str] = []
-        names: dict[tuple, str] = {}
-        idx = self.expr_lines(kernel.stages[0].value, full, names, lines)
-        src = self.expr_lines(kernel.stages[1].value, full, names, lines)
-        rest = [d for d in range(len(out_shape)) if d != axis]
-        out_sizes = {d: self.num(out_shape[d]) for d in range(len(out_shape))}
-        at_j = self.address(View(out_shape, contiguous_strides(out_shape)),
-                            ["zj" if d == axis else f"i{d}" for d in range(len(out_shape))])
-        at_g = self.address(View(out_shape, contiguous_strides(out_shape)),
-                            ["zg" if d == axis else f"i{d}" for d in range(len(out_shape))])
-        total = f"{self.load_value(out_dtype, f'b{out}[{at_g}]')} + {src}"
-        lines += [f"long long zg = (long long){idx};",
-                  f"if (zg < 0 || zg >= {out_sizes[axis]}) {{ err = 1; continue; }}",
-                  f"b{out}[{at_g}] = "
-                  f"{self.store_value(out_dtype, self.cast(out_dtype, out_dtype, total))};"]
-        rows = "*".join(f"(long long){out_sizes[d]}" for d in rest) or "1LL"
-        decompose = ["long long zr = zrow;"]
-        for d in reversed(rest):
-            decompose.append(f"long long i{d} = zr % {out_sizes[d]}; zr /= {out_sizes[d]};")
-        inside = "&&".join(f"i{d} < {self.size(d)}" for d in rest) or "1"
-        body = [f"for (long long zrow = blockIdx.x * (long long)blockDim.x + threadIdx.x; "
-                f"zrow < {rows}; zrow += (long long)gridDim.x * blockDim.x) {{", *decompose,
-                f"for (long long zj = 0; zj < {out_sizes[axis]}; zj++) b{out}[{at_j}] = "
-                f"{self.store_value(out_dtype, self.constant(out_dtype, 0))};",
-                f"if ({inside}) for (long long i{axis} = 0; i{axis} < {self.size(axis)}; "
-                f"i{axis}++) {{", *lines, "}", "}"]
-        return self.function(kernel, body)
+        dtype = stage.value.dtype
+        acc_t = self.acc_type(stage, dtype)
+        is_max = "true" if stage.op is Op.AMAX else "false"
+        return loop + [f"a{k} = zili_block<{acc_t}>(a{k}, ({acc_t})"
+                       f"{self.acc_init(stage, dtype)}, {is_max});"]

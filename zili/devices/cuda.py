@@ -1,35 +1,36 @@
 """The ``cuda`` device: NVIDIA GPUs through CuPy, kernels compiled at run time by NVRTC.
 
 * memory: flat CuPy arrays from CuPy's memory pool (half types as raw 16-bit words);
-* compile: NVRTC (pip ``nvidia-cuda-nvrtc`` + ``cuda-bindings``) turns the CUDA renderer's
-  source into a cubin for the GPU's architecture, cached on disk by a hash of source and
-  target; CuPy loads it (``RawModule``);
-* launch: on the device's own non-blocking stream; kernels take an ``int*`` error flag that
-  is read back only for kernels that can set it (gather/scatter index checks);
+* compile (``build``/``load``/``kernel`` of the :class:`CompiledDevice` contract): NVRTC
+  (pip ``nvidia-cuda-nvrtc`` + ``cuda-bindings``) turns the CUDA dialect's source
+  (:mod:`zili.compiler.render_cuda`) into a cubin for the GPU's architecture, kept in the
+  guarded kernel cache; CuPy loads it (``RawModule``);
+* launch: over the renderer's geometry (blocks of threads) on the device's own non-blocking
+  stream; kernels that check indices take an ``int*`` flag, read back after them;
 * MATMUL: cuBLAS (float32/float64 through ``cupy.matmul``; float16/bfloat16 through
   ``cublasGemmStridedBatchedEx`` with float32 accumulation);
 * CUDA graphs: :meth:`CUDADevice.capture` records the launches of a function into a graph
-  that :class:`Graph` replays with one call.
+  that :class:`Graph` replays with one call;
+* fused ``scaled_dot_product_attention``: flash attention (:mod:`zili.compiler.attention_cuda`).
 
-Install with ``pip install zili[cuda]`` (``cupy-cuda12x``; ``cupy-cuda13x`` works too).
+Install with ``pip install 'zili[cuda]'`` (CuPy and NVRTC for CUDA 13).
 NVRTC needs no GPU: :func:`nvrtc_compile` works on any Linux machine, which is how the test
-suite checks every generated kernel without a GPU. Which kernels to run is the compiler's
-business; this module knows nothing about the IR.
+suite checks every generated kernel without a GPU. None of this module's GPU code has run
+on a GPU yet (none was available); see docs/cuda.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zili.compiler.attention_cuda import CUDAFlashAttention
 from zili.compiler.render_cuda import PRELUDE, CUDARenderer
-from zili.devices.compiled import CompiledDevice
-from zili.devices.device import register_device
-from zili.devices.kernel_cache import kernel_cache
+from zili.devices.compiled import CompiledDevice, CompileError, Program
+from zili.devices.device import Capabilities, register_device
 from zili.devices.numpy import read
 from zili.dtype import DType
 from zili.ops.view import View
@@ -59,10 +60,6 @@ def _load_cupy() -> Any:
 BLOCK = 256  # threads per block; the CUDA renderer's kernels assume a multiple of 32
 ARCHITECTURES = ("sm_80", "sm_90")  # what CI compiles every kernel for (A100, H100)
 _STORAGE = {"bfloat16": np.uint16}  # CuPy has no bfloat16: keep its bits
-
-
-class CompileError(RuntimeError):
-    """NVRTC rejected a kernel; the message names the kernel, the architecture and the log."""
 
 
 class CUDAUnavailableError(RuntimeError):
@@ -137,16 +134,6 @@ def is_available() -> bool:
     return driver_problem() is None
 
 
-class Program:
-    """A loaded kernel: CuPy's function handle, whether it can set the error flag, and the
-    cache key of its source."""
-
-    __slots__ = ("name", "fn", "checks", "key")
-
-    def __init__(self, name: str, fn: Any, checks: bool, key: str):
-        self.name, self.fn, self.checks, self.key = name, fn, checks, key
-
-
 class CUDADevice(CompiledDevice):  # pragma: no cover - everything below needs a GPU
     """GPU memory from CuPy's pool, NVRTC-compiled kernels, cuBLAS products.
 
@@ -169,15 +156,21 @@ class CUDADevice(CompiledDevice):  # pragma: no cover - everything below needs a
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.sms = cupy.cuda.runtime.getDeviceProperties(self.gpu.id)["multiProcessorCount"]
         self._err = cupy.zeros(1, np.int32)
-        self._loaded: dict[tuple[str, str], Program] = {}
-        self._modules: dict[str, Any] = {}
         self._capturing = False
-        self._fused: dict | None = None
+        self._fused: dict[str, Any] | None = None
+
+    def capabilities(self) -> Capabilities:
+        """The GPU's name, memory, SMs, shared memory per block and block size limit."""
+        props = cupy.cuda.runtime.getDeviceProperties(self.gpu.id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        return Capabilities("gpu", f"{name} ({self.arch})", memory=props["totalGlobalMem"],
+                            compute_units=self.sms, local_memory=props["sharedMemPerBlock"],
+                            max_work_group=props["maxThreadsPerBlock"])
 
     @property
-    def fused_composites(self) -> dict:
-        """Fused replacements of composites (zili.tensor.fused): flash attention, compiled on
-        first use."""
+    def fused_composites(self) -> dict[str, Any]:
+        """Fused replacements of composites (zili.tensor.fused): flash attention for
+        ``scaled_dot_product_attention``, compiled on first use."""
         if self._fused is None:
             self._fused = {"scaled_dot_product_attention": CUDAFlashAttention(self, PRELUDE)}
         return self._fused
@@ -211,47 +204,50 @@ class CUDADevice(CompiledDevice):  # pragma: no cover - everything below needs a
 
     # --- compile and launch ----------------------------------------------------------------
 
-    def compile(self, name: str, source: str, signature: Any = None) -> Program:
-        """NVRTC-compile ``source`` for this GPU and load kernel ``name``; the cubin is
-        cached by a hash of source and architecture in the guarded
-        :mod:`zili.devices.kernel_cache` (digest checked before loading).
+    source_suffix, binary_suffix = ".cu", ".cubin"
+
+    def target(self) -> str:
+        """What a cubin depends on besides its source: the GPU architecture and NVRTC."""
+        return f"{self.arch}|nvrtc {nvrtc_version()}"
+
+    def build(self, name: str, source_path: Path, source: str) -> bytes:
+        """NVRTC: CUDA source to a cubin for this GPU's architecture.
 
         Raises:
-            CompileError: naming the kernel, the architecture and NVRTC's log.
+            CompileError: naming the kernel, the architecture, NVRTC's log and the source.
         """
-        digest = hashlib.sha256(f"{self.arch}\0{nvrtc_version()}\0{source}".encode())
-        key = digest.hexdigest()[:32]
-        program = self._loaded.get((key, name))  # one source may hold several kernels
-        if program is not None:
-            return program
-        module = self._modules.get(key)
-        if module is None:
-            cache = kernel_cache(self.name)
+        try:
+            return nvrtc_compile(name, source, self.arch)
+        except CompileError as error:
+            raise CompileError(f"{error} (source: {source_path})") from None
 
-            def build() -> bytes:
-                cache.write_source(f"{name}_{key}.cu", source)
-                return nvrtc_compile(name, source, self.arch)
+    def load(self, binary_path: Path) -> Any:
+        """Load a cubin (one or more kernels) as a CuPy module."""
+        return cupy.RawModule(path=str(binary_path))
 
-            module = self._modules[key] = cache.load(
-                f"{name}_{key}.cubin", build, lambda p: cupy.RawModule(path=str(p)))
-        program = Program(name, module.get_function(name), "err = 1" in source, key)
-        self._loaded[key, name] = program
-        return program
-
-    def grid(self) -> int:
-        """Blocks per launch: enough to fill every SM several times. The kernels loop over
-        their work (grid-stride), so any count is correct."""
-        return self.sms * 8
+    def kernel(self, module: Any, name: str, signature: Any) -> Any:
+        """CuPy's handle of kernel ``name`` in a loaded module."""
+        return module.get_function(name)
 
     def launch(self, program: Program, buffers: list[Any], ints: list[int],
                geometry: Any = None) -> bool:
-        """Queue ``program`` on the stream (grid-stride kernels: no geometry needed); True
-        when a checked kernel found an index out of range (that check waits for it)."""
-        if program.checks:
+        """Queue ``program`` on the stream over ``geometry`` (global, local sizes in threads,
+        as the work-group renderer gives them; None: a grid-stride kernel, launched with
+        enough blocks to fill every SM several times). True when a checked kernel found an
+        index out of range (that check waits for the kernel)."""
+        if geometry is None:
+            grid, block = (self.sms * 8,), (BLOCK,)
+        else:
+            total, local = geometry
+            block = tuple(local)
+            grid = tuple(max(1, -(-g // b)) for g, b in zip(total, block))
+        checks = program.signature.checks
+        args = (*buffers, *[np.int64(i) for i in ints])
+        if checks:
             self._err.fill(0)
-        args = (*buffers, *[np.int64(i) for i in ints], self._err)
-        program.fn((self.grid(),), (BLOCK,), args, stream=self.stream)
-        if program.checks and not self._capturing:
+            args = (*args, self._err)
+        program.handle(grid, block, args, stream=self.stream)
+        if checks and not self._capturing:
             return bool(self._err.get(stream=self.stream)[0])
         return False
 
