@@ -19,6 +19,7 @@ from zili import dtype as dtypes
 from zili.errors import ArgumentError
 from zili.ops import Op
 from zili.tensor import functions as F
+from zili.tensor.aliases import dim_aliases
 from zili.tensor.autograd import Function, set_grad_enabled
 
 if TYPE_CHECKING:
@@ -338,6 +339,7 @@ class MathOps:
 
     # --- products and scans -----------------------------------------------------------------
 
+    @dim_aliases
     def prod(self: Tensor, dim: int | None = None, keepdim: bool = False,
              dtype: Any = None) -> Tensor:
         """Product over ``dim`` (all elements if None): log2(n) halving multiplications, so
@@ -389,6 +391,7 @@ class MathOps:
             step *= 2
         return x
 
+    @dim_aliases
     def cumsum(self: Tensor, dim: int, dtype: Any = None) -> Tensor:
         """Running sum along ``dim`` (integers and bool in int64, as PyTorch)."""
         x = self.to(dtypes.to_dtype(dtype)) if dtype is not None else self
@@ -396,6 +399,7 @@ class MathOps:
             x = x.to(dtypes.int64)
         return x._scan(dim, lambda a, b: a + b, 0)
 
+    @dim_aliases
     def cumprod(self: Tensor, dim: int, dtype: Any = None) -> Tensor:
         """Running product along ``dim``."""
         x = self.to(dtypes.to_dtype(dtype)) if dtype is not None else self
@@ -403,6 +407,7 @@ class MathOps:
             x = x.to(dtypes.int64)
         return x._scan(dim, lambda a, b: a * b, 1)
 
+    @dim_aliases
     def logcumsumexp(self: Tensor, dim: int) -> Tensor:
         """log of the running sum of exp along ``dim``, combined pairwise stably."""
         def combine(a: Tensor, b: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from zili import dtype as dtypes
 from zili.errors import ShapeError
 from zili.tensor import functions as F
+from zili.tensor.aliases import dim_aliases
 from zili.tensor.autocast import full_precision, lower_precision
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class ReduceOps:
 
     __slots__ = ()
 
+    @dim_aliases
     def sum(self: Tensor, dim: Dim = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         """Sum over ``dim`` (all axes if None); bool and integers sum in int64, as PyTorch."""
         x = self
@@ -43,6 +45,7 @@ class ReduceOps:
             return x
         return _drop(F.Sum.apply(x, axes=axes), axes, keepdim)
 
+    @dim_aliases
     def mean(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Arithmetic mean over ``dim``.
 
@@ -58,6 +61,7 @@ class ReduceOps:
             count *= self.shape[a]
         return self.sum(axes, keepdim) * (1.0 / count if count else float("nan"))
 
+    @dim_aliases
     def var(self: Tensor, dim: Dim = None, keepdim: bool = False, *, correction: int = 1,
             unbiased: bool | None = None) -> Tensor:
         """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as PyTorch)."""
@@ -70,11 +74,13 @@ class ReduceOps:
         centered = self - self.mean(axes, keepdim=True)
         return (centered * centered).sum(axes, keepdim) / max(count - correction, 0)
 
+    @dim_aliases
     def std(self: Tensor, dim: Dim = None, keepdim: bool = False, *,
             correction: int = 1) -> Tensor:
         """Standard deviation over ``dim``."""
         return self.var(dim, keepdim, correction=correction).sqrt()
 
+    @dim_aliases
     def amax(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Maximum over ``dim`` (ties share the gradient)."""
         axes = self._axes(dim)
@@ -85,6 +91,7 @@ class ReduceOps:
             return self
         return _drop(F.Amax.apply(self, axes=axes), axes, keepdim)
 
+    @dim_aliases
     def amin(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Minimum over ``dim``."""
         if self.dtype is dtypes.bool_:
@@ -95,6 +102,7 @@ class ReduceOps:
             return ~(~self).amax(dim, keepdim)
         return -(-self).amax(dim, keepdim)
 
+    @dim_aliases
     def max(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         """The overall maximum, or (values, indices) along ``dim``, or elementwise with a
         tensor argument, as in PyTorch."""
@@ -105,6 +113,7 @@ class ReduceOps:
             return self.amax()
         return MaxResult(self.amax(dim, keepdim), self.argmax(dim, keepdim))
 
+    @dim_aliases
     def min(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         """The overall minimum, or (values, indices) along ``dim``."""
         from zili.tensor.tensor import Tensor
@@ -114,6 +123,7 @@ class ReduceOps:
             return self.amin()
         return MaxResult(self.amin(dim, keepdim), self.argmin(dim, keepdim))
 
+    @dim_aliases
     def argmax(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum along ``dim`` (of the flattened tensor if None)."""
         from zili.tensor.creation import arange
@@ -132,6 +142,7 @@ class ReduceOps:
         first = hit._where(reverse, 0).amax(axis, keepdim=keepdim)
         return size - first
 
+    @dim_aliases
     def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first minimum along ``dim``."""
         x = self.detach()
@@ -139,14 +150,17 @@ class ReduceOps:
             return x.logical_not().argmax(dim, keepdim)
         return (-x if x.dtype.is_floating_point else ~x).argmax(dim, keepdim)
 
+    @dim_aliases
     def any(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """True where any element along ``dim`` is nonzero (False over an empty axis)."""
         return self.bool().sum(dim, keepdim) > 0
 
+    @dim_aliases
     def all(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """True where every element along ``dim`` is nonzero (True over an empty axis)."""
         return self.bool().logical_not().any(dim, keepdim).logical_not()
 
+    @dim_aliases
     def logsumexp(self: Tensor, dim: Dim, keepdim: bool = False) -> Tensor:
         """log(sum(exp(x))) over ``dim``, stable for large values."""
         axes = self._axes(dim)

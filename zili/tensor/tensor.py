@@ -481,6 +481,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         (0, 1, log2(e) ...) appear in every step.
         """
         dtype = dtype or self.dtype
+        if isinstance(value, int) and not isinstance(value, bool) and dtype.category == 1:
+            # integer constants wrap into the dtype, as C and PyTorch do (int32 | 0xFFFFFFFF)
+            bits = 8 * dtype.itemsize
+            value &= (1 << bits) - 1
+            if dtype.is_signed and value >= 1 << (bits - 1):
+                value -= 1 << bits
         key = (self.device.name, dtype.name, type(value), value)
         buffer = _CONSTANTS.get(key)
         if buffer is None:
