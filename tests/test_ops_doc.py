@@ -26,7 +26,7 @@ NOT_OPS = {"backward", "numpy", "item", "tolist", "size", "dim", "numel", "eleme
 NOT_OPS_TOP = {"available_devices", "broadcast_shape", "device", "get_autocast_dtype",
                "get_device", "get_rng_state", "is_autocast_enabled", "is_grad_enabled",
                "manual_seed", "promote_types", "set_default_device", "set_grad_enabled",
-               "set_rng_state"}
+               "set_rng_state", "jit"}
 
 
 def sections() -> dict[str, list[tuple[str, str, str]]]:
