@@ -42,8 +42,10 @@ __device__ __forceinline__ float h2f(unsigned short h) {
 __device__ __forceinline__ unsigned short f2h(float f) {
   unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ long long zili_floordiv(long long a, long long b) { if (b == 0) return 0;
+  if (b == -1) return (long long)(0ULL - (unsigned long long)a); /* LLONG_MIN/-1: wrap */
   long long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
-__device__ __forceinline__ long long zili_imod(long long a, long long b) { if (b == 0) return 0;
+__device__ __forceinline__ long long zili_imod(long long a, long long b) {
+  if (b == 0 || b == -1) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 __device__ __forceinline__ double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
