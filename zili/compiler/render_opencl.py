@@ -19,8 +19,9 @@ ushort f2bf(float f) { uint u = as_uint(f);
 float zili_rh(float x) { ushort h; vstore_half_rte(x, 0, (__private half*)&h);
   return vload_half(0, (__private half*)&h); }
 long zili_floordiv(long a, long b) { if (b == 0) return 0;
+  if (b == -1) return (long)(0UL - (ulong)a); /* LONG_MIN / -1 overflows */
   long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
-long zili_imod(long a, long b) { if (b == 0) return 0;
+long zili_imod(long a, long b) { if (b == 0 || b == -1) return 0;
   long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
