@@ -13,10 +13,8 @@ import pytest
 import zili
 
 # Every device the suite runs on. Add a device here and every `device` test covers it.
-DEVICES = ["numpy", "cpu", "cuda"]
+DEVICES = ["numpy", "cpu", "cuda", "opencl"]
 # ZILI_TEST_DEVICES=opencl (a comma-separated list) runs the suite on those devices instead.
-# opencl is not in the default list yet: a few tests (jit in-place optimizer steps, host
-# memory sharing) still fail on it; see docs/architecture.md, "The opencl device".
 if os.environ.get("ZILI_TEST_DEVICES"):
     DEVICES = os.environ["ZILI_TEST_DEVICES"].split(",")
 

@@ -255,6 +255,8 @@ def test_leaf_grad_can_be_modified_in_place_without_touching_others(device: str)
 # --- NumPy shares host memory ------------------------------------------------------------
 
 def test_from_numpy_and_numpy_share_memory_both_ways(device: str) -> None:
+    if zili.get_device(device).adopt_numpy(np.zeros(1, np.float32)) is None:
+        pytest.skip(f"{device} memory is not host memory: from_numpy copies there")
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
     t = zili.from_numpy(arr, device=device)
     t_ref = torch.from_numpy(arr_ref := arr.copy())
@@ -345,5 +347,6 @@ def test_jit_optimizer_step_updates_parameters_in_place_like_eager(device: str,
         jitted(zili.tensor(batch, device=device))
         np.testing.assert_allclose(w_j.detach().numpy(), w_e.detach().numpy(), rtol=1e-12)
     np.testing.assert_array_equal(view.numpy(), w_j.detach().numpy()[1:])
-    np.testing.assert_array_equal(shared, w_j.detach().numpy())
+    if zili.get_device(device).adopt_numpy(np.zeros(1, np.float32)) is not None:
+        np.testing.assert_array_equal(shared, w_j.detach().numpy())  # host memory is shared
     assert jitted.traces == 1
