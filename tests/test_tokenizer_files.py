@@ -11,6 +11,7 @@ import pytest
 
 from zili.data.corpus import CharVocab
 from zili.data.sources import tokenizer_from_record, unknown_characters
+from zili.models import hub
 from zili.text.regex_guard import backtracking_risk
 from zili.text.tokenizer import BPETokenizer, CharTokenizer, TokenizerError, load_tokenizer
 
@@ -158,3 +159,14 @@ def test_altered_tokenizer_in_a_build_folder_is_refused(tmp_path: Path) -> None:
     BPETokenizer.load(path)  # loads on its own (no checksum in the file itself) ...
     with pytest.raises(TokenizerError, match=f"{path}: does not match the sha256"):
         load_tokenizer(tmp_path)  # ... but not as the build's tokenizer
+
+
+def test_model_folder_tokenizer_with_backtracking_regex_is_refused(tmp_path: Path) -> None:
+    # A downloaded Hugging Face folder goes through the same guard as builds and checkpoints.
+    path = _with_split(tmp_path, r"(a+)+$")
+    assert path.name == "tokenizer.json"
+    with pytest.raises(TokenizerError, match=f"{path}: refusing regex"):
+        hub.load_tokenizer(str(tmp_path))
+    path.write_bytes(b'{"model": {"type": "NoSuchModel"}}')
+    with pytest.raises(TokenizerError, match=f"{path}: the tokenizers library refused it"):
+        hub.load_tokenizer(str(tmp_path))

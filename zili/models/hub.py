@@ -26,6 +26,7 @@ from zili.io.dlpack import host_tensor
 from zili.models.llama import LlamaForCausalLM
 from zili.models.llama_config import LlamaConfig
 from zili.tensor import Tensor
+from zili.text.tokenizer import TokenizerError, check_tokenizer_json
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
@@ -92,8 +93,12 @@ def read_tensors(path: str, device: Any = None, dtype: Any = None) -> dict[str, 
 def load_tokenizer(path: str) -> Any:
     """The ``tokenizers.Tokenizer`` of ``path/tokenizer.json``, or None when there is none.
 
+    The file is checked as every tokenizer zili reads is (malformed JSON, regexes that can
+    backtrack exponentially) before the ``tokenizers`` library sees it.
+
     Raises:
         ImportError: tokenizer.json exists but the ``tokenizers`` library is missing.
+        TokenizerError: the file is malformed, unsafe, or refused by ``tokenizers``.
     """
     file = os.path.join(path, "tokenizer.json")
     if not os.path.exists(file):
@@ -103,7 +108,16 @@ def load_tokenizer(path: str) -> Any:
     except ImportError:
         raise ImportError(f"{file}: reading it needs the `tokenizers` library "
                           "(pip install tokenizers)") from None
-    return Tokenizer.from_file(file)
+    try:
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TokenizerError(f"{file}: cannot read it ({error})") from None
+    check_tokenizer_json(text, file)
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as error:  # the library raises plain Exceptions for bad files
+        raise TokenizerError(f"{file}: the tokenizers library refused it ({error})") from None
 
 
 def from_pretrained(path: str | os.PathLike, dtype: Any = None, device: Any = None
