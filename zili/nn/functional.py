@@ -54,6 +54,7 @@ from zili.nn.losses import (  # noqa: F401
     pairwise_distance,
     smooth_l1_loss,
 )
+from zili.nn.losses import reduce_loss as _reduce
 from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
 from zili.nn.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
@@ -77,9 +78,6 @@ from zili.tensor import Tensor, arange, rand
 from zili.tensor.autocast import full_precision, lower_precision
 from zili.tensor.elementwise import capped_exp2
 from zili.tensor.fused import fused_attention
-
-_REDUCTIONS = ("mean", "sum", "none")
-
 
 # --- linear maps and lookups ----------------------------------------------------------------
 
@@ -243,16 +241,6 @@ def log_softmax(input: Tensor, dim: int = -1, dtype: Any = None) -> Tensor:  # n
 
 
 # --- losses ---------------------------------------------------------------------------------
-
-def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
 
 def _classes_last(x: Tensor) -> Tensor:
     """(N, C, d1, ...) -> (N, d1, ..., C) so the class axis is last."""
