@@ -38,8 +38,13 @@ def ntuple(value: IntOrTuple, d: int, name: str, op: str) -> tuple[int, ...]:
     return out
 
 
-def _check_input(x: Tensor, d: int, op: str) -> tuple[Tensor, bool]:
-    """(N, C, *spatial) input; an unbatched (C, *spatial) one gets a batch axis of 1."""
+def batched_input(x: Tensor, d: int, op: str) -> tuple[Tensor, bool]:
+    """(N, C, *spatial) input; an unbatched (C, *spatial) one gets a batch axis of 1, and the
+    flag says so.
+
+    Raises:
+        ShapeError: for any other number of axes.
+    """
     if x.ndim == d + 1:
         return x.unsqueeze(0), True
     if x.ndim != d + 2:
@@ -82,7 +87,7 @@ def conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...
 
 def _conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, padding: Any,
           dilation: IntOrTuple, groups: int, d: int, op: str) -> Tensor:
-    x, unbatched = _check_input(x, d, op)
+    x, unbatched = batched_input(x, d, op)
     if weight.ndim != d + 2:
         raise ShapeError(f"{op}: weight must have {d + 2} axes (out, in/groups, *kernel), got "
                          f"shape {weight.shape}")
@@ -164,7 +169,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A
 def _conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple,
                     padding: IntOrTuple, output_padding: IntOrTuple, groups: int,
                     dilation: IntOrTuple, d: int, op: str) -> Tensor:
-    x, unbatched = _check_input(x, d, op)
+    x, unbatched = batched_input(x, d, op)
     if weight.ndim != d + 2:
         raise ShapeError(f"{op}: weight must have {d + 2} axes (in, out/groups, *kernel), got "
                          f"shape {weight.shape}")
@@ -252,7 +257,7 @@ def unfold(input: Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,  # 
     Raises:
         ShapeError: for an input that is not 3-d or 4-d, or a kernel larger than the input.
     """
-    x, unbatched = _check_input(input, 2, "unfold")
+    x, unbatched = batched_input(input, 2, "unfold")
     kernel = ntuple(kernel_size, 2, "kernel_size", "unfold")
     pads = ntuple(padding, 2, "padding", "unfold")
     cols = windows(pad_spatial(x, [(p, p) for p in pads]), kernel,

@@ -18,18 +18,9 @@ import numpy as np
 
 from zili import dtype as dtypes
 from zili.errors import ShapeError
-from zili.nn.conv import IntOrTuple, ntuple, pad_spatial
+from zili.nn.conv import IntOrTuple, batched_input, ntuple, pad_spatial
 from zili.tensor import Tensor, arange, ones, tensor
 from zili.tensor.window import windows
-
-
-def _batched(x: Tensor, d: int, op: str) -> tuple[Tensor, bool]:
-    if x.ndim == d + 1:
-        return x.unsqueeze(0), True
-    if x.ndim != d + 2:
-        raise ShapeError(f"{op}: expected a {d + 1}-d (unbatched) or {d + 2}-d input, got "
-                         f"shape {x.shape}")
-    return x, False
 
 
 def _out_size(size: int, k: int, s: int, p: int, dl: int, ceil_mode: bool) -> int:
@@ -83,7 +74,7 @@ def _kernel_rank(kernel: tuple[int, ...], device: Any) -> Tensor:
 
 def _max_pool(x: Tensor, d: int, kernel_size: IntOrTuple, stride: Any, padding: IntOrTuple,
               dilation: IntOrTuple, ceil_mode: bool, return_indices: bool, op: str) -> Any:
-    x, unbatched = _batched(x, d, op)
+    x, unbatched = batched_input(x, d, op)
     kernel, st, pads, dil, outs, after = _pool_geometry(x, d, kernel_size, stride, padding,
                                                         dilation, ceil_mode, op)
     bounds = [(p, max(a, 0)) for p, a in zip(pads, after)]
@@ -149,7 +140,7 @@ def max_pool3d(input: Tensor, kernel_size: IntOrTuple, stride: Any = None,  # no
 def _avg_pool(x: Tensor, d: int, kernel_size: IntOrTuple, stride: Any, padding: IntOrTuple,
               ceil_mode: bool, count_include_pad: bool, divisor_override: int | None,
               op: str) -> Tensor:
-    x, unbatched = _batched(x, d, op)
+    x, unbatched = batched_input(x, d, op)
     kernel, st, pads, dil, outs, after = _pool_geometry(x, d, kernel_size, stride, padding,
                                                         1, ceil_mode, op)
     bounds = [(p, max(a, 0)) for p, a in zip(pads, after)]
@@ -317,7 +308,7 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any,  # noqa: A002
 
 def _max_unpool(x: Tensor, indices: Tensor, d: int, kernel_size: IntOrTuple, stride: Any,
                 padding: IntOrTuple, output_size: Any, op: str) -> Tensor:
-    x_b, unbatched = _batched(x, d, op)
+    x_b, unbatched = batched_input(x, d, op)
     idx = indices.unsqueeze(0) if unbatched else indices
     if idx.shape != x_b.shape:
         raise ShapeError(f"{op}: indices of shape {indices.shape} must match input {x.shape}")
