@@ -1,8 +1,8 @@
 """The ``cpu`` device: host memory (flat NumPy arrays), generated C built by ``cc`` (``CC``
 overrides; :class:`CompiledDevice` caches it), ctypes to launch. Kernels are C functions
 returning a status (0 ok, 1 index out of range, 2 out of memory): argument types and status
-codes are this module's business alone. MATMUL runs NumPy's BLAS (:mod:`zili.devices.blas`)
-or, for float32 when asked, zili's generated SGEMM (:mod:`zili.compiler.gemm`).
+codes are this module's business alone. MATMUL runs zili's SGEMM (:mod:`zili.compiler.gemm`)
+for float32, else NumPy's BLAS (:mod:`zili.devices.blas`; ``ZILI_CPU_MATMUL=blas``: always).
 """
 
 from __future__ import annotations
@@ -126,9 +126,9 @@ class CPUDevice(HostMemory, CompiledDevice):
 
     def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View,
                out: np.ndarray, shape: tuple[int, ...]) -> None:
-        """out = a @ b with NumPy's BLAS split over threads (:mod:`zili.devices.blas`; half
-        types in float32), or for float32 zili's generated SGEMM when ``matmul_library`` is
-        ``"zili"`` (``ZILI_CPU_MATMUL=zili``)."""
+        """out = a @ b: for float32 zili's generated SGEMM when ``matmul_library`` is
+        ``"zili"`` (the default), else NumPy's BLAS split over threads
+        (:mod:`zili.devices.blas`; half types in float32; ``ZILI_CPU_MATMUL=blas``)."""
         if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32:
             if self._gemm is None:
                 self._gemm = Gemm(self)
@@ -139,10 +139,10 @@ class CPUDevice(HostMemory, CompiledDevice):
         blas_matmul(a, av, b, bv, out, shape)
 
 
-# Which matrix product float32 uses: "blas" (NumPy's, split over zili's threads) or "zili"
-# (the generated SGEMM on the kernels' OpenMP team). BLAS stays the default: in the GPT
-# step (bench/train_gpt.py, +blas rows) it was measured faster on the shared machine.
-MATMUL = os.environ.get("ZILI_CPU_MATMUL", "blas")
+# Which matrix product float32 uses: "zili" (the generated SGEMM on the kernels' OpenMP
+# team) or "blas" (NumPy's). zili's is the default: in the jitted GPT step (idle machine) it
+# ran 0.87x PyTorch against BLAS's 0.58x at batch 16: BLAS threads fight the OpenMP team.
+MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
 if MATMUL not in ("zili", "blas"):
     raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
 
