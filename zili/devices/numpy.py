@@ -184,8 +184,8 @@ def _batched_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     path, while a plain 2-D matmul per matrix hands BLAS strided operands directly.
     """
     batch = a.shape[:-2]
-    left = np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
-    right = np.ascontiguousarray(b).reshape((-1,) + b.shape[-2:])
+    left = np.ascontiguousarray(a).reshape((int(np.prod(batch)),) + a.shape[-2:])  # not -1:
+    right = np.ascontiguousarray(b).reshape((len(left),) + b.shape[-2:])  # batch may be empty
     out = np.empty((left.shape[0], a.shape[-2], b.shape[-1]), np.result_type(a, b))
     for i in range(left.shape[0]):
         np.matmul(left[i], right[i], out=out[i])

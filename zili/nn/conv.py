@@ -113,17 +113,16 @@ def _conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, pa
     out_sizes = cols.shape[2:2 + d]
     positions, taps = math.prod(out_sizes), math.prod(kernel)
     g, cg, og = groups, channels // groups, out_channels // groups
-    # (N, C, *out, *k) -> (N, G, *out, Cg, *k) -> (N, G, P, Cg*K): one row per output position.
+    # (N, C, *out, *k) -> (G, Cg, *k, N, *out) -> (G, Cg*K, N*P): im2col with the output
+    # positions innermost, so the copy reads the input's rows in order and the product is one
+    # (Og x Cg*K) @ (Cg*K x N*P) per group. Its backward then yields the window gradient in
+    # (Cg, K, N, P) order, which the window sum regroups per (image, channel) cheaply (the
+    # (N*P, Cg*K) layout needed a transposing copy across the whole tensor there).
     cols = cols.reshape((n, g, cg) + out_sizes + kernel)
-    order = (0, 1) + tuple(range(3, 3 + d)) + (2,) + tuple(range(3 + d, 3 + 2 * d))
-    rows = cols.permute(order).reshape(n, g, positions, cg * taps)
-    w = weight.reshape(g, og, cg * taps).transpose(-1, -2)  # (G, Cg*K, Og)
-    if g == 1:
-        out = rows.reshape(n * positions, cg * taps).matmul(w.reshape(cg * taps, og))
-        out = out.reshape(n, positions, out_channels).transpose(1, 2)
-    else:
-        out = rows.matmul(w)  # (N, G, P, Og)
-        out = out.transpose(2, 3).reshape(n, out_channels, positions)
+    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))
+    cols = cols.permute(order).reshape(g, cg * taps, n * positions)
+    out = weight.reshape(g, og, cg * taps).matmul(cols)  # (G, Og, N*P)
+    out = out.reshape(g, og, n, positions).permute(2, 0, 1, 3)
     out = out.reshape((n, out_channels) + out_sizes)
     if bias is not None:
         out = out + bias.reshape((out_channels,) + (1,) * d)

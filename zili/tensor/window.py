@@ -58,8 +58,18 @@ def window_sum(cols: Tensor, spatial: Sequence[int], kernel: Sequence[int],
         if o > window_count(n, k, s, dl):
             raise ShapeError(f"window_sum: {out} windows of kernel {kernel} (stride {stride}, "
                              f"dilation {dilation}) do not fit a grid of {spatial}")
-    index = tensor(_grid_index(spatial, out, kernel, tuple(stride), tuple(dilation)),
-                   device=cols.device)
+    positions = _grid_index(spatial, out, kernel, tuple(stride), tuple(dilation))
+    strides = cols._view.strides
+    if d and strides[-1] > strides[-1 - d]:
+        # The kernel axes lie outside the output axes in memory (a convolution's backward
+        # product gives them so): scatter in (kernel, out) order, so the regrouping copy
+        # below moves whole output rows instead of gathering one tap at a time.
+        axes = len(lead)
+        cols = cols.permute(tuple(range(axes)) + tuple(range(axes + d, axes + 2 * d))
+                            + tuple(range(axes, axes + d)))
+        positions = positions.reshape(out + kernel).transpose(
+            tuple(range(d, 2 * d)) + tuple(range(d))).reshape(-1)
+    index = tensor(np.ascontiguousarray(positions), device=cols.device)
     flat = cols.reshape(lead + (index.shape[0],))
     index = index.reshape((1,) * len(lead) + index.shape).expand(flat.shape)
     total = F.ScatterAdd.apply(index, flat, axis=len(lead), shape=lead + (math.prod(spatial),))
