@@ -51,18 +51,29 @@ def worker(args: argparse.Namespace) -> None:
                             rng.integers(0, CONFIG.vocab_size, shape), device), 1e-3)
     dist.barrier()
     waited = ddp.comm_wait_seconds
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step(*batch_tensors(rng.integers(0, CONFIG.vocab_size, shape),
                             rng.integers(0, CONFIG.vocab_size, shape), device), 1e-3)
     elapsed = time.perf_counter() - start
-    box = np.array([(ddp.comm_wait_seconds - waited) / elapsed])
-    dist.group().all_reduce(box, dist.ReduceOp.MAX).wait()
+    # Per-rank counters that load does not distort: the CPU time the rank's threads used per
+    # second of its step (about 1.0 for a rank that runs on one thread), its threads, and the
+    # cores it may run on.
+    mine = np.array([(ddp.comm_wait_seconds - waited) / elapsed,
+                     (time.process_time() - cpu_start) / elapsed,
+                     len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task")
+                     else 0, len(os.sched_getaffinity(0))])
+    every = np.zeros((world, mine.size))
+    dist.group().all_gather(every, mine).wait()
     alpha, beta = link_speed() if world > 1 else (None, None)
     if rank == 0:
         tokens = world * args.batch_size * CONFIG.block_size * args.steps
         print(json.dumps({"ranks": world, "tokens_per_s": tokens / elapsed,
-                          "s_per_step": elapsed / args.steps, "wait_share": float(box[0]),
+                          "s_per_step": elapsed / args.steps,
+                          "wait_share": float(every[:, 0].max()),
+                          "cpu_per_wall": every[:, 1].tolist(),
+                          "threads": every[:, 2].astype(int).tolist(),
+                          "cores_allowed": every[:, 3].astype(int).tolist(),
                           "buckets": len(ddp._buckets), "alpha": alpha, "beta": beta}),
               flush=True)
 
@@ -117,9 +128,15 @@ def cost_table(name: str, config: GPTConfig, tokens_per_rank: int, flops: float,
 
 def launch(n: int, args: argparse.Namespace) -> dict:
     """Run ``n`` ranks of this script; returns rank 0's measurements."""
-    mpirun = Path(sys.executable).parent / "mpirun"
-    cmd = [str(mpirun) if mpirun.exists() else shutil.which("mpirun") or "mpirun",
-           "-n", str(n), sys.executable, __file__, "--worker", "--steps", str(args.steps),
+    found = Path(sys.executable).parent / "mpirun"
+    mpirun = str(found) if found.exists() else shutil.which("mpirun") or "mpirun"
+    bind = []
+    if args.bind != "none":  # each rank on cores of its own: no migrations, warm caches
+        version = subprocess.run([mpirun, "--version"], capture_output=True, text=True)
+        bind = (["--bind-to", args.bind] if "Open MPI" in version.stdout
+                else ["-bind-to", args.bind])
+    cmd = [mpirun, *bind, "-n", str(n), sys.executable, __file__, "--worker",
+           "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
            "--device", args.device, "--jit" if args.jit else "--no-jit"]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
@@ -140,6 +157,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="sequences per rank")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bind", default="core", choices=["core", "none"],
+                        help="pin each rank to a core (the launcher's -bind-to)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cost-model", default=None, metavar="ALPHA,BETA,FLOPS",
                         help="print only the cost model from measured latency (s), bandwidth "
@@ -154,7 +173,8 @@ def main() -> None:
         return
     print(f"model: demo GPT ({CONFIG.n_layer} layers, width {CONFIG.n_embd}, context "
           f"{CONFIG.block_size}, vocabulary {CONFIG.vocab_size}); batch {args.batch_size} per "
-          f"rank; device {args.device}{' + jit' if args.jit else ''}; one thread per rank; "
+          f"rank; device {args.device}{' + jit' if args.jit else ''}; one thread per rank, "
+          f"bound to {args.bind}; "
           f"{os.cpu_count()} cores")
     rows = []
     for n in [int(r) for r in args.ranks.split(",")]:
@@ -164,12 +184,21 @@ def main() -> None:
         rows.append(result)
     base = rows[0]["tokens_per_s"] / rows[0]["ranks"]
     print(f"\n{'ranks':>5} {'tokens/s':>10} {'s/step':>8} {'speed-up':>9} {'efficiency':>10} "
-          f"{'comm wait':>9} {'load before/after':>18}")
+          f"{'comm wait':>9} {'load before/after':>18}  per rank: CPU s per s; threads; cores")
     for r in rows:
         speedup = r["tokens_per_s"] / base
         print(f"{r['ranks']:>5} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} "
               f"{speedup:>8.2f}x {speedup / r['ranks']:>9.0%} {r['wait_share']:>9.0%} "
-              f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}")
+              f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}  "
+              f"{' '.join(f'{c:.2f}' for c in r['cpu_per_wall'])}; {r['threads']}; "
+              f"{r['cores_allowed']}")
+    print("CPU s per s: CPU time of a rank's threads per second of its steps. Above 1.0 a rank "
+          "used more than one core (the 1-rank row is then no one-core baseline); below 1.0 it "
+          "waited for a core (load).\nCPU s per step, which load changes little (equal rows: "
+          "a second rank costs no extra work, no memory-bandwidth or cache limit): "
+          + "; ".join(f"{r['ranks']} rank(s) "
+                      + " ".join(f"{c * r['s_per_step']:.3f}" for c in r['cpu_per_wall'])
+                      for r in rows))
     flops = rows[0]["tokens_per_s"] / rows[0]["ranks"] * flops_per_token(CONFIG)
     measured = [r for r in rows if r.get("alpha")]
     print_cost_model(measured[0]["alpha"] if measured else None,

@@ -51,8 +51,17 @@ def blas_matmul(a: np.ndarray, av: View, b: np.ndarray, bv: View,
 # BLAS runs single-threaded and zili splits products over its own threads: OpenBLAS's
 # spinning thread team and the OpenMP team of the generated kernels fought over the cores
 # (on 2 shared cores the GPT step was 3x slower with both teams than with this split).
-THREADS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else (os.cpu_count() or 1), 8))
+# OMP_NUM_THREADS caps this pool as it caps the kernels' OpenMP team: one setting gives a
+# process its thread count (data-parallel ranks run with 1; uncapped, a "one thread" rank
+# used 1.3-1.4 cores for its products, which made 2 ranks on 2 cores look like 1.35x).
+def _thread_count() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else (os.cpu_count() or 1)
+    asked = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return max(1, min(cores, 8, int(asked) if asked.isdigit() and int(asked) > 0 else cores))
+
+
+THREADS = _thread_count()
 _POOL: Any = None
 
 
