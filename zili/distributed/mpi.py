@@ -3,20 +3,31 @@
 Every collective is started non-blocking (``Iallreduce``, ``Ibcast``, ...) and waited on by
 polling, so that a wait can notice a dead peer: the ranks exchange (host, pid) at start, and
 while a request is pending each rank checks every 0.5 s that the peers on its own host are
-still alive and not stopped. A dead or stopped peer, or no progress for ``timeout`` seconds
-(``ZILI_DIST_TIMEOUT``, default 600: the first compiled step compiles for a while), raises
-:class:`~zili.distributed.backend.DistributedError` naming the rank; the caller then aborts
-the job, so no rank hangs. (Launchers such as ``mpirun`` usually stop the whole job
-themselves when a process dies; this covers the cases where they do not, e.g. a hung rank
-or ``srun --kill-on-bad-exit=0``.)
+still alive and not stopped. A dead or stopped peer, an error MPI reports for the request
+(a lost connection to another host), or no progress for ``timeout`` seconds
+(``ZILI_DIST_TIMEOUT``, default 600: the first compiled step compiles for a while) raises
+:class:`~zili.distributed.backend.DistributedError` naming the rank ("rank 1 (pid 4242 on
+node3) died"); the caller then aborts the job, so no rank hangs.
+
+Launchers differ in who speaks first when a process dies: by default MPICH's ``mpirun``
+kills the other ranks at once itself and names the dead process by its pid (the
+``peer_table`` that rank 0 prints at start maps it to the rank); with
+``mpirun -disable-auto-cleanup`` (or ``srun --kill-on-bad-exit=0``) the survivors live on,
+and this watchdog stops them with the error naming the dead rank (docs/distributed.md).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,8 +87,12 @@ class MPIWork(Work):
         self.done = False
 
     def is_completed(self) -> bool:
-        """Poll (and so progress) the request."""
-        if not self.done and self.request.Test():
+        """Poll (and so progress) the request.
+
+        Raises:
+            DistributedError: MPI reported a failure (a peer died).
+        """
+        if not self.done and self.backend.test(self.request, self.what):
             self._finished()
         return self.done
 
@@ -97,7 +112,7 @@ class MPIWork(Work):
         limit = self.backend.timeout if timeout is None else timeout
         start = next_check = time.monotonic()
         spins = 0
-        while not self.request.Test():
+        while not self.backend.test(self.request, self.what):
             spins += 1
             if spins > 200:
                 time.sleep(0.0002 if spins < 5000 else 0.002)
@@ -139,6 +154,35 @@ class MPIBackend(Backend):
             if timeout is None else float(timeout)
         self.host = socket.gethostname()
         self.peers: list[tuple[str, int]] = self.comm.allgather((self.host, os.getpid()))
+        self._marker: str | None = None
+        if self.world_size > 1 and os.environ.get("ZILI_DIST_WATCH", "1") != "0":
+            self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        """Leave this rank's marker file and let the lowest rank of the host start the
+        watcher (:mod:`zili.distributed.watch`) that names a rank killed by a signal."""
+        local = {r: pid for r, (host, pid) in enumerate(self.peers) if host == self.host}
+        leader = min(local) == self.rank
+        folder = tempfile.mkdtemp(prefix="zili-ranks-") if leader else None
+        folder = self.comm.allgather(folder)[min(local)]
+        self._marker = os.path.join(folder, str(self.rank))
+        with open(self._marker, "w", encoding="ascii") as f:
+            f.write(str(os.getpid()))
+        atexit.register(self._ended)  # a normal end (or an exception) is no death to report
+        self.comm.Barrier()
+        if leader:
+            subprocess.Popen(  # noqa: S603 - our own script, arguments we built
+                [sys.executable, "-I", str(Path(__file__).with_name("watch.py")), folder,
+                 self.host, *(f"{r}:{pid}" for r, pid in local.items())],
+                start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                close_fds=True)
+
+    def _ended(self) -> None:
+        """Remove this rank's marker: it ends on purpose (normally or after its own error)."""
+        if self._marker is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self._marker)
+            self._marker = None
 
     def peer_table(self) -> str:
         """'rank 0: pid 12 on host, ...' for messages."""
@@ -152,16 +196,45 @@ class MPIBackend(Backend):
                 continue
             state = _state(pid)
             if state != "alive":
+                verb = "died" if state == "dead" else "is stopped"
                 raise DistributedError(
-                    f"zili.distributed: rank {r} (pid {pid} on {host}) is {state}; rank "
+                    f"zili.distributed: rank {r} (pid {pid} on {host}) {verb}; rank "
                     f"{self.rank} stops instead of waiting in {what} forever")
 
-    def _work(self, request: Any, what: str, finish: Any = None) -> MPIWork:
+    def test(self, request: Any, what: str) -> bool:
+        """``request.Test()``, with MPI's errors (mpi4py raises them) turned into a
+        DistributedError that names the dead rank when it is on this host.
+
+        Raises:
+            DistributedError: the request failed.
+        """
+        try:
+            return bool(request.Test())
+        except MPI.Exception as error:
+            self._failed(what, error)
+            raise  # unreachable: _failed raises
+
+    def _failed(self, what: str, error: Exception) -> None:
+        """Raise the DistributedError for an MPI failure during ``what``."""
+        self.check_peers(what)  # names a dead peer on this host
+        others = [f"rank {r} (pid {pid} on {host})" for r, (host, pid) in enumerate(self.peers)
+                  if host != self.host]
+        raise DistributedError(
+            f"zili.distributed: {what} failed on rank {self.rank}: {error}; no rank on this "
+            f"host died, so it is one of the ranks on other hosts: "
+            f"{', '.join(others) or 'none'}") from error
+
+    def _work(self, start: Any, what: str, finish: Any = None) -> MPIWork:
+        """Start a request with ``start()`` (an error naming the dead rank if MPI refuses)."""
+        try:
+            request = start()
+        except MPI.Exception as error:
+            self._failed(what, error)
+            raise  # unreachable: _failed raises
         return MPIWork(self, request, what, finish)
 
     def all_reduce(self, array: np.ndarray, op: ReduceOp) -> Work:
         """Iallreduce in place; AVG divides by the world size when done."""
-        request = self.comm.Iallreduce(MPI.IN_PLACE, array, op=getattr(MPI, _OPS[op]))
         finish = None
         if op is ReduceOp.AVG:
             def finish() -> None:
@@ -169,31 +242,37 @@ class MPIBackend(Backend):
                     np.divide(array, self.world_size, out=array)
                 else:
                     np.floor_divide(array, self.world_size, out=array)
-        return self._work(request, f"all_reduce({array.shape})", finish)
+        return self._work(lambda: self.comm.Iallreduce(MPI.IN_PLACE, array,
+                                                       op=getattr(MPI, _OPS[op])),
+                          f"all_reduce({array.shape})", finish)
 
     def broadcast(self, array: np.ndarray, src: int) -> Work:
         """Ibcast from ``src``."""
-        return self._work(self.comm.Ibcast(array, root=src), f"broadcast({array.shape})")
+        return self._work(lambda: self.comm.Ibcast(array, root=src),
+                          f"broadcast({array.shape})")
 
     def all_gather(self, out: np.ndarray, array: np.ndarray) -> Work:
         """Iallgather into ``out``."""
-        return self._work(self.comm.Iallgather(array, out), f"all_gather({array.shape})")
+        return self._work(lambda: self.comm.Iallgather(array, out),
+                          f"all_gather({array.shape})")
 
     def reduce_scatter(self, out: np.ndarray, array: np.ndarray, op: ReduceOp) -> Work:
         """Ireduce_scatter_block into ``out``; AVG divides by the world size when done."""
-        request = self.comm.Ireduce_scatter_block(array, out, op=getattr(MPI, _OPS[op]))
         finish = None
         if op is ReduceOp.AVG:
             def finish() -> None:
                 np.divide(out, self.world_size, out=out)
-        return self._work(request, f"reduce_scatter({array.shape})", finish)
+        return self._work(lambda: self.comm.Ireduce_scatter_block(
+            array, out, op=getattr(MPI, _OPS[op])), f"reduce_scatter({array.shape})", finish)
 
     def barrier(self) -> Work:
         """Ibarrier."""
-        return self._work(self.comm.Ibarrier(), "barrier")
+        return self._work(self.comm.Ibarrier, "barrier")
 
     def abort(self, code: int = 1) -> None:
-        """MPI_Abort: the launcher stops every rank."""
+        """MPI_Abort: the launcher stops every rank (this rank already said why, so the
+        watcher does not report it as the one that died)."""
+        self._ended()
         self.comm.Abort(code)
 
     def close(self) -> None:
