@@ -141,6 +141,8 @@ class CUDADevice(CompiledDevice):  # pragma: no cover - everything below needs a
         CUDAUnavailableError: one line saying why, when there is no usable GPU.
     """
 
+    collectives = "nccl"  # zili.distributed's nccl backend (CuPy's NCCL) takes its buffers
+
     name = "cuda"
     renderer_class = CUDARenderer
 

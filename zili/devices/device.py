@@ -46,6 +46,9 @@ class Device:
 
     name: str = "abstract"
     compiles = False  # True for devices that run compiled kernels (CompiledDevice)
+    # The collective library that moves this device's buffers without the host ("nccl" on
+    # cuda): zili.distributed's backend of that name gets the buffers themselves.
+    collectives: str | None = None
 
     def from_numpy(self, array: np.ndarray) -> Any:
         """Copy a host array (any shape, C-contiguous) into a new flat device buffer."""

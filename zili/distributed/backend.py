@@ -5,8 +5,10 @@ sharing memory with the tensors on host devices) or, for a device backend such a
 the device's own buffers. Every operation returns a :class:`Work` whose ``wait()`` blocks
 until the result is in place; blocking calls are ``op(...).wait()``.
 
-``mpi`` (mpi4py) is built in. ``nccl`` is a slot: the CUDA device registers a factory for it
-(NCCL through CuPy) with :func:`register_backend`, as any vendor library can.
+``mpi`` (mpi4py) and ``nccl`` (CuPy's NCCL bindings, :mod:`zili.distributed.nccl`) are
+built in. A device takes part in a device backend by naming it in its ``collectives``
+attribute (the ``cuda`` device says ``"nccl"``); another vendor library (HCCL, RCCL) plugs
+in with :func:`register_backend` and a device that names it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 
 class ReduceOp(enum.Enum):
@@ -80,6 +84,18 @@ class Backend:
         """Stop every rank of the job (after a fault)."""
         raise NotImplementedError
 
+    # A device backend (NCCL) names the device collectives it serves (a device's
+    # ``collectives``) and is handed the device's own buffers; host backends get NumPy.
+    device_collectives: str | None = None
+
+    def empty(self, shape: tuple[int, ...], like: Any) -> Any:
+        """A new array of ``shape`` and ``like``'s dtype where this backend's arrays live."""
+        return np.empty(shape, dtype=like.dtype)
+
+    def stack(self, arrays: list[Any]) -> Any:
+        """One contiguous array holding ``arrays`` in order (reduce_scatter's input)."""
+        return np.ascontiguousarray(np.stack(arrays))
+
     def close(self) -> None:
         """Release the transport."""
 
@@ -89,7 +105,7 @@ _BACKENDS: dict[str, Callable[..., Backend]] = {}
 
 def register_backend(name: str, factory: Callable[..., Backend]) -> None:
     """Make ``init_process_group(backend=name)`` build its transport with ``factory(**kw)``
-    (the CUDA device registers ``nccl`` this way)."""
+    (a vendor library's backend, e.g. HCCL, plugs in this way)."""
     _BACKENDS[name] = factory
 
 
@@ -100,7 +116,7 @@ def backend_factory(name: str) -> Callable[..., Backend]:
         ValueError: nothing registered under ``name`` (the message says who fills it).
     """
     if name not in _BACKENDS:
-        hint = (" NCCL is filled in by the CUDA device (zili.devices.cuda, with CuPy);"
+        hint = (" NCCL serves the cuda device (zili.devices.cuda) through CuPy;"
                 " on CPUs use backend='mpi'" if name == "nccl" else "")
         raise ValueError(f"init_process_group: no backend {name!r} (registered: "
                          f"{sorted(_BACKENDS)}).{hint}")

@@ -2,8 +2,9 @@
 
 Tensors on a host device (``cpu``, ``numpy``) are handed to the backend as NumPy arrays
 that share their memory, so nothing is copied; results are written into the tensors in
-place, as PyTorch does. Tensors on other devices go through host memory (one line says
-so, once) unless the backend is a device backend of their own (NCCL on CUDA).
+place, as PyTorch does. With a device backend (``nccl``) the tensors' own device buffers
+are handed over (their device must name that backend in ``collectives``). Tensors on other
+devices go through host memory (one line says so, once).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from zili.distributed import mpi
+from zili.distributed import mpi, nccl
 from zili.distributed.backend import (
     Backend,
     DistributedError,
@@ -26,6 +27,7 @@ from zili.ops.view import View
 from zili.tensor import Tensor
 
 register_backend("mpi", mpi.MPIBackend)
+register_backend("nccl", nccl.NCCLBackend)  # raises a clear ImportError without CuPy/NCCL
 
 _GROUP: Backend | None = None
 _STAGED_NOTICE: set[str] = set()
@@ -172,7 +174,38 @@ def _staged(t: Tensor, what: str) -> tuple[np.ndarray, Any]:
     return array, write_back
 
 
-def _array(t: Tensor, what: str) -> tuple[np.ndarray, Any]:
+def device_array(t: Tensor, backend: Backend, what: str) -> Any:
+    """The device array sharing ``t``'s memory, for a device backend (NCCL on cuda).
+
+    Raises:
+        TypeError: ``t``'s device is not served by the backend, or a dtype it cannot move.
+        ValueError: a non-contiguous view.
+    """
+    if t.device.collectives != backend.device_collectives:
+        raise TypeError(f"{what}: the {backend.name} backend moves buffers of devices whose "
+                        f"collectives are {backend.device_collectives!r}; this tensor is on "
+                        f"{t.device.name}. Move it with .to('cuda') or use backend='mpi'")
+    if t.dtype.name not in backend.dtypes:
+        raise TypeError(f"{what}: dtype {t.dtype.name} is not supported by the "
+                        f"{backend.name} backend (supported: {', '.join(backend.dtypes)})")
+    if not t._view.contiguous:
+        contiguous = t.detach().contiguous()
+        if _is_filled_constant(t):
+            t.buffer, t._view = contiguous.buffer, contiguous._view
+        else:
+            raise ValueError(f"{what}: the tensor of shape {t.shape} is a non-contiguous view; "
+                             "call .contiguous() first")
+    stream = getattr(t.device, "stream", None)
+    if stream is not None and hasattr(backend, "use_stream"):
+        backend.use_stream(stream)  # queue behind the device's own kernels
+    start = t._view.offset
+    return t.buffer[start:start + t.numel()].reshape(t.shape)
+
+
+def _array(t: Tensor, what: str) -> tuple[Any, Any]:
+    backend = group()
+    if backend.device_collectives is not None:
+        return device_array(t, backend, what), None
     array = host_array(t, what)
     return (array, None) if array is not None else _staged(t, what)
 
@@ -221,7 +254,7 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None,
     g = _group_of(group)
     _same_parts("all_gather", tensor_list, tensor, g.world_size)
     array, _ = _array(tensor, "all_gather")
-    out = np.empty((g.world_size, *array.shape), dtype=array.dtype)
+    out = g.empty((g.world_size, *array.shape), array)
 
     def scatter_back() -> None:
         for r, t in enumerate(tensor_list):
@@ -238,7 +271,11 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
     """
     g = _group_of(group)
     _same_parts("reduce_scatter", input_list, output, g.world_size)
-    send = np.ascontiguousarray(np.stack([t.detach().numpy() for t in input_list]))
+    if g.device_collectives is not None:
+        send = g.stack([device_array(t.detach().contiguous(), g, "reduce_scatter")
+                        for t in input_list])
+    else:
+        send = g.stack([t.detach().numpy() for t in input_list])
     array, after = _array(output, "reduce_scatter")
     return _finish(g.reduce_scatter(array, send, ReduceOp(op)), after, async_op)
 
@@ -262,7 +299,11 @@ def _same_parts(what: str, parts: list[Tensor], like: Tensor, world: int) -> Non
                              f"{like.dtype.name}; got {t.shape} {t.dtype.name}")
 
 
-def _write(t: Tensor, values: np.ndarray, what: str) -> None:
+def _write(t: Tensor, values: Any, what: str) -> None:
+    backend = group()
+    if backend.device_collectives is not None:
+        device_array(t, backend, what)[...] = values
+        return
     array = host_array(t, what)
     if array is not None:
         array[...] = values

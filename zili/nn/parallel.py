@@ -60,6 +60,14 @@ class DistributedDataParallel(Module):
         if not dist.is_initialized():
             raise RuntimeError("DistributedDataParallel: the default process group is not "
                                "initialized; call zili.distributed.init_process_group() first")
+        backend = dist.group()
+        if backend.device_collectives is not None:
+            # Buckets are flattened into host arrays; a device backend needs them flattened
+            # on the device, which is not written yet (nothing here could run it).
+            raise NotImplementedError(
+                f"DistributedDataParallel: the {backend.name} backend is not supported yet "
+                "(its buckets would have to live on the GPU); use backend='mpi', or "
+                "zili.distributed.all_reduce on the gradients yourself")
         self.module = module
         self.world_size = dist.get_world_size()
         self._sync = True
