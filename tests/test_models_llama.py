@@ -230,3 +230,28 @@ def test_mismatched_checkpoint_names_the_tensor(saved, tmp_path):
     os.remove(tmp_path / "model.safetensors")
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
         from_pretrained(tmp_path, device="numpy")
+
+
+def test_static_cache_jitted_decode_matches_transformers(saved, device):
+    # Prompt through the preallocated cache, then one jitted fixed-shape step per token with
+    # the second row left-padded; each step's logits against transformers' full forward.
+    hf, folder = saved["qwen2-sliding-tied"]  # biases, a sliding-window layer, GQA
+    model = from_pretrained(folder, device=device)
+    ids = _ids(2, 12, seed=7)
+    mask = np.ones_like(ids)
+    mask[1, :3] = 0
+    with torch.no_grad():
+        positions = torch.tensor(np.maximum(np.cumsum(mask, axis=1) - 1, 0))
+        want = hf(torch.tensor(ids), attention_mask=torch.tensor(mask),
+                  position_ids=positions).logits.numpy()
+    cache = model.new_cache(2, 16)
+    model(ids[:, :5], attention_mask=mask[:, :5], cache=cache)
+    got = [model.decode(ids[:, t:t + 1], mask[:, :t + 1], cache).numpy()
+           for t in range(5, 12)]
+    np.testing.assert_allclose(np.stack(got, axis=1), want[:, 5:], atol=1e-4, rtol=0)
+    # one trace serves every layer and every position
+    assert {k: j.traces for k, j in model._decode_jits.items()} == \
+        {"embed": 1, "layer": 1, "head": 1}
+    with pytest.raises(ValueError, match="cache is full"):
+        for t in range(12, 17):
+            model.decode(ids[:, :1], np.ones((2, t + 1), np.int64), cache)

@@ -18,6 +18,10 @@ import numpy as np
 from zili.models.cache import KVCache
 from zili.tensor import Tensor, no_grad, rand, tensor
 
+# A static cache's length is rounded up to a multiple of this, so generate calls of nearby
+# lengths reuse one traced decode step.
+CACHE_ROUND = 64
+
 
 def filter_logits(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None) -> np.ndarray:
@@ -81,8 +85,8 @@ def decode_steps(model: Any, input_ids: Any, max_new_tokens: int = 32,
                  temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, eos_token_id: int | Sequence[int] | None = None,
                  attention_mask: Any = None, do_sample: bool | None = None,
-                 pad_token_id: int | None = None, use_cache: bool = True
-                 ) -> Iterator[np.ndarray]:
+                 pad_token_id: int | None = None, use_cache: bool = True,
+                 use_jit: bool = True) -> Iterator[np.ndarray]:
     """Yield the tokens (B,) chosen at each step of decoding ``input_ids``; the arguments are
     :meth:`GenerationMixin.generate`'s. Stops after ``max_new_tokens`` or when every row
     has produced an eos id.
@@ -110,7 +114,12 @@ def decode_steps(model: Any, input_ids: Any, max_new_tokens: int = 32,
     was_training = model.training
     model.eval()
     try:
-        cache = KVCache(model.config.num_hidden_layers) if use_cache else None
+        static = use_cache and hasattr(model, "decode")
+        if static:  # room for every step, rounded up so that nearby lengths share a trace
+            cache: Any = model.new_cache(len(ids), -(-(ids.shape[1] + max_new_tokens) //
+                                                     CACHE_ROUND) * CACHE_ROUND)
+        else:
+            cache = KVCache(model.config.num_hidden_layers) if use_cache else None
         done = np.zeros(len(ids), dtype=bool)
         step_ids, seen = ids, [ids]
         for _ in range(max_new_tokens):
@@ -121,9 +130,12 @@ def decode_steps(model: Any, input_ids: Any, max_new_tokens: int = 32,
             with no_grad():
                 # A finished row is fed its pad id, which may be negative (-1): its logits
                 # are discarded, and embedding refuses negative ids (as PyTorch's does).
-                logits = model(tensor(np.maximum(step_ids, 0), device=device),
-                               attention_mask=mask, cache=cache)
-                last = logits[:, -1, :].float().numpy()
+                if static and cache.length:  # one token: the jitted fixed-shape step
+                    logits = model.decode(step_ids, mask, cache, use_jit=use_jit)
+                else:
+                    logits = model(tensor(np.maximum(step_ids, 0), device=device),
+                                   attention_mask=mask, cache=cache, logits_to_keep=1)[:, -1]
+                last = logits.float().numpy()
             if greedy:
                 nxt = np.argmax(last, axis=-1)
             else:
@@ -148,7 +160,8 @@ class GenerationMixin:
                  eos_token_id: int | Sequence[int] | None = None,
                  attention_mask: Any = None, do_sample: bool | None = None,
                  pad_token_id: int | None = None, use_cache: bool = True,
-                 streamer: Callable[[np.ndarray], Any] | None = None) -> Tensor:
+                 streamer: Callable[[np.ndarray], Any] | None = None,
+                 use_jit: bool = True) -> Tensor:
         """Append up to ``max_new_tokens`` tokens to ``input_ids`` (B, T) and return
         (B, T + new) int64.
 
@@ -157,7 +170,10 @@ class GenerationMixin:
         an ``attention_mask`` (see :func:`left_pad`). A row that produced ``eos_token_id``
         continues with ``pad_token_id`` (default: the eos id) and generation stops when every
         row has finished. ``streamer`` is called with each step's tokens (B,).
-        ``use_cache=False`` recomputes the whole sequence each step (for checking).
+        ``use_cache=False`` recomputes the whole sequence each step (for checking). A model
+        with ``new_cache``/``decode`` (the LLaMA family) keeps a preallocated cache and
+        decodes each token with one jitted fixed-shape step; ``use_jit=False`` runs that
+        step eagerly (for checking).
 
         Raises:
             ValueError: bad sampling parameters or a mask that does not fit the ids.
@@ -167,7 +183,7 @@ class GenerationMixin:
         out = [ids]
         for step in decode_steps(self, ids, max_new_tokens, temperature, top_k, top_p,
                                  eos_token_id, attention_mask, do_sample, pad_token_id,
-                                 use_cache):
+                                 use_cache, use_jit):
             out.append(step[:, None])
             if streamer is not None:
                 streamer(step)

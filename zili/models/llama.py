@@ -19,7 +19,8 @@ import numpy as np
 
 from zili import dtype as dtypes
 from zili import nn
-from zili.models.cache import KVCache
+from zili.jit import jit
+from zili.models.cache import KVCache, StaticKVCache
 from zili.models.generation import GenerationMixin
 from zili.models.llama_config import LlamaConfig
 from zili.models.rope import RotaryEmbedding, apply_rotary
@@ -156,6 +157,7 @@ class LlamaForCausalLM(GenerationMixin, nn.Module):
         if not config.tie_word_embeddings:
             self.lm_head = _linear(config.hidden_size, config.vocab_size, False, dtype, device)
         self.tokenizer: Any = None
+        self._decode_jits: dict[str, Any] | None = None
 
     def init_weights(self, std: float | None = None) -> LlamaForCausalLM:
         """Fill every weight from zili's generator: N(0, std) for matrices (std defaults to
@@ -180,12 +182,15 @@ class LlamaForCausalLM(GenerationMixin, nn.Module):
             else self.lm_head.weight
 
     def forward(self, input_ids: Any, attention_mask: Any = None, position_ids: Any = None,
-                cache: KVCache | None = None) -> Tensor:
+                cache: KVCache | StaticKVCache | None = None, logits_to_keep: int = 0
+                ) -> Tensor:
         """Logits (B, T, vocab) for int token ids (B, T).
 
         ``attention_mask`` (B, past + T) marks real tokens with 1 and padding with 0;
         ``position_ids`` (B, T) default to counting real tokens (0 at each row's first real
         token); ``cache`` holds the keys and values of earlier calls and is extended.
+        ``logits_to_keep`` > 0 computes the logits of the last that many positions only
+        (generation needs the last one), as in transformers.
 
         Raises:
             TypeError: float token ids. ValueError: ids or mask of the wrong shape.
@@ -206,17 +211,125 @@ class LlamaForCausalLM(GenerationMixin, nn.Module):
             position_ids = positions_from_mask(mask_np, b, past, t)
         positions = position_ids if isinstance(position_ids, Tensor) else \
             tensor(np.asarray(position_ids, dtype=np.int64), device=device)
-        x = self.model.embed_tokens(ids if ids.device is device else ids.to(device))
-        cos, sin = self.model.rotary_emb(positions, x.dtype)
         masks = {kind: attention_masks(kind, self.config.sliding_window, mask_np, b, past, t,
                                        device)
                  for kind in set(self.config.layer_types)}
-        for layer in self.model.layers:
-            x = layer(x, cos, sin, masks[layer.attention_type], cache)
+        logits = self._logits(ids if ids.device is device else ids.to(device), positions,
+                              masks, cache, logits_to_keep)
         if cache is not None:
             cache.advance(t)
-        x = self.model.norm(x)
-        return F.linear(x, self.output_weight)
+        return logits
+
+    def _logits(self, ids: Tensor, positions: Tensor, masks: dict[str, Tensor],
+                cache: KVCache | StaticKVCache | None, logits_to_keep: int = 0,
+                rope: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """The network itself: embedding, layers, norm and head on device tensors."""
+        x = self.model.embed_tokens(ids)
+        cos, sin = rope if rope is not None else self.model.rotary_emb(positions, x.dtype)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, masks[layer.attention_type], cache)
+        if logits_to_keep > 0:
+            x = x[:, -logits_to_keep:]
+        return F.linear(self.model.norm(x), self.output_weight)
+
+    def new_cache(self, batch: int, max_len: int) -> StaticKVCache:
+        """A :class:`StaticKVCache` for ``batch`` sequences of up to ``max_len`` steps in
+        this model's dtype and device."""
+        weight = self.model.embed_tokens.weight
+        return StaticKVCache(self.config.num_hidden_layers, batch,
+                             self.config.num_key_value_heads, max_len, self.config.head_dim,
+                             weight.dtype, weight.device)
+
+    def decode(self, input_ids: Any, attention_mask: Any, cache: StaticKVCache,
+               use_jit: bool = True) -> Tensor:
+        """Logits (B, vocab) of one new token per row (``input_ids`` (B, 1)) after the
+        ``cache.length`` steps in ``cache``; ``attention_mask`` (B, cache.length + 1) as in
+        :meth:`forward`. The step runs under ``zili.jit`` (traced once per batch size and
+        ``max_len``, then replayed): the position, the mask and the slot to write are tensor
+        inputs, not constants of the trace. ``use_jit=False`` runs the same step eagerly.
+
+        Raises:
+            ValueError: ids or mask of the wrong shape, or a full cache.
+        """
+        ids = np.asarray(input_ids.numpy() if isinstance(input_ids, Tensor) else input_ids,
+                         dtype=np.int64)
+        b, past, size = len(ids), cache.length, cache.max_len
+        mask = np.ones((b, past + 1), np.int64) if attention_mask is None else np.asarray(
+            attention_mask.numpy() if isinstance(attention_mask, Tensor) else attention_mask
+        ).astype(np.int64)
+        if ids.shape != (b, 1) or mask.shape != (b, past + 1):
+            raise ValueError(f"LlamaForCausalLM.decode: input_ids {ids.shape} must be (batch, "
+                             f"1) and attention_mask {mask.shape} (batch, {past + 1})")
+        if past >= size:
+            raise ValueError(f"LlamaForCausalLM.decode: the cache is full ({size} steps); "
+                             "make a larger cache")
+        device = self.model.embed_tokens.weight.device
+        positions = tensor(positions_from_mask(mask, b, past, 1), device=device)
+        masks = {kind: tensor(decode_mask(kind, self.config.sliding_window, mask, size),
+                              device=device) for kind in sorted(set(self.config.layer_types))}
+        slot = np.zeros((1, 1, size, 1), bool)
+        slot[0, 0, past, 0] = True
+        slot_t = tensor(slot, device=device)
+        jits = self._decode_jits if use_jit else None
+        if jits is None and use_jit:
+            jits = self._decode_jits = {"embed": jit(self._decode_embed),
+                                        "layer": jit(self._decode_layer),
+                                        "head": jit(self._decode_head)}
+        run = jits if jits is not None else {"embed": self._decode_embed,
+                                             "layer": self._decode_layer,
+                                             "head": self._decode_head}
+        with no_grad():
+            ids_t = tensor(np.maximum(ids, 0), device=device)
+            if self.model.rotary_emb._fixed is None:  # dynamic NTK reads the largest position
+                x = run["embed"](ids_t, None)
+                cos, sin = self.model.rotary_emb(positions, x.dtype)
+            else:
+                x, cos, sin = run["embed"](ids_t, positions)
+            for layer, keys, values in zip(self.model.layers, cache.keys, cache.values):
+                x = run["layer"](list(layer.parameters()), x, cos, sin,
+                                 masks[layer.attention_type], slot_t, keys, values)
+            logits = run["head"](x)
+        cache.advance(1)
+        return logits
+
+    # The decode step is three jitted functions, so that one trace of a decoder layer serves
+    # every layer (their weights are arguments, same shapes): tracing and compiling cost one
+    # layer, not the whole network.
+
+    def _decode_embed(self, ids: Tensor, positions: Tensor | None) -> Any:
+        """Embeddings of the new tokens, with their rotary cos/sin unless ``positions`` is
+        None (dynamic NTK scaling computes those outside: it reads a value)."""
+        x = self.model.embed_tokens(ids)
+        if positions is None:
+            return x
+        return (x, *self.model.rotary_emb(positions, x.dtype))
+
+    def _decode_layer(self, params: list[Tensor], x: Tensor, cos: Tensor, sin: Tensor,
+                      mask: Tensor, slot: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """The decoder layer whose parameters are ``params`` on one token, writing ``keys``
+        and ``values`` in place at ``slot``."""
+        layer = self._layer_of[id(params[0])]
+        return layer(x, cos, sin, mask, _StepCache(keys, values, slot))
+
+    def _decode_head(self, x: Tensor) -> Tensor:
+        """Final norm and output head: logits (B, vocab) of the last position."""
+        return F.linear(self.model.norm(x[:, -1]), self.output_weight)
+
+    @property
+    def _layer_of(self) -> dict[int, LlamaDecoderLayer]:
+        return {id(next(iter(layer.parameters()))): layer for layer in self.model.layers}
+
+
+class _StepCache(StaticKVCache):
+    """One layer's slots of a :class:`StaticKVCache`, as a traced decode step sees them."""
+
+    def __init__(self, keys: Tensor, values: Tensor, slot: Tensor):
+        self.keys, self.values, self.slot = [keys], [values], slot
+        self.max_len, self.length = keys.shape[2], 0
+
+    def update(self, layer: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`StaticKVCache.update` of the one layer held."""
+        return super().update(0, key, value)
 
 
 def positions_from_mask(mask: np.ndarray | None, batch: int, past: int, steps: int
@@ -246,6 +359,19 @@ def attention_masks(kind: str, window: int | None, mask: np.ndarray | None, batc
     real = tensor(mask.astype(bool), device=device).reshape(batch, 1, 1, total)
     return (allowed.reshape(1, 1, steps, total) & real) | (keys == queries).reshape(
         1, 1, steps, total)
+
+
+def decode_mask(kind: str, window: int | None, mask: np.ndarray, size: int) -> np.ndarray:
+    """Bool (B, 1, 1, size) mask of the slots one decode step attends to, the new token
+    being at slot ``mask.shape[1] - 1``: real (mask 1) slots, within the sliding window for
+    "sliding_attention" layers, and always its own slot (as :func:`attention_masks`)."""
+    b, filled = mask.shape
+    out = np.zeros((b, 1, 1, size), bool)
+    out[:, 0, 0, :filled] = mask.astype(bool)
+    if kind == "sliding_attention" and window:
+        out[..., :max(filled - window, 0)] = False
+    out[..., filled - 1] = True
+    return out
 
 
 def _as_ids(ids: Any, what: str) -> Tensor:
