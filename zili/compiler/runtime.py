@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from zili.compiler.ir import Kernel
@@ -58,15 +59,17 @@ class Launchable:
     __slots__ = ("device", "program", "ints", "describe", "source", "geometry")
 
     def __init__(self, device: Any, kernel: Kernel, dynamic: bool,
-                 rendered: tuple[Any, str, list[int]] | None = None):
+                 rendered: tuple[Any, str, list[int]] | None = None,
+                 function: str | None = None):
         """Render ``kernel`` (unless ``rendered`` = (renderer, source, ints) is given, the
-        source possibly holding other kernels too) and compile it through ``device``."""
+        source possibly holding other kernels too, the kernel's being ``function``: its
+        name by default) and compile it through ``device``."""
         self.device = device
         renderer, source, ints = rendered or _render(device, kernel, dynamic)
         self.geometry = renderer.geometry(kernel)
         signature = Signature(len(kernel.buffers), kernel.random_params + len(ints),
                               kernel.checks_indices)
-        self.program = device.compile(kernel.name, source, signature)
+        self.program = device.compile(function or kernel.name, source, signature)
         self.ints, self.describe, self.source = ints, kernel.describe(), source
         Stats.compiled += 1
         if debug_level() >= 2:
@@ -95,12 +98,45 @@ def _render(device: Any, kernel: Kernel, dynamic: bool) -> tuple[Any, str, list[
 
 def compile_plan(device: Any, kernels: list[Kernel]) -> list[Launchable]:
     """Static kernels of one jit plan. A device with ``program_per_plan`` gets them as one
-    program (one source: the dialect's prelude once, then every kernel), so a driver that
-    takes a second per build (PoCL) builds once per plan; others get one program each."""
+    program: one source holding the dialect's prelude once, then one function per distinct
+    kernel (kernels that render the same apart from their name, such as every layer's copy
+    of the same work, share the first one's function), so a plan is one compiler run and
+    one load. When the device runs ``build_jobs`` > 1 compilers at once, the functions are
+    cut into that many units of similar size separated by :data:`UNIT_BREAK` lines (a
+    comment in every dialect): the device may compile each unit with the prelude as a
+    translation unit of its own, in parallel, and link them into one binary. Other devices
+    get one program per kernel."""
     if not getattr(device, "program_per_plan", False) or not kernels:
         return [Launchable(device, k, dynamic=False) for k in kernels]
-    parts = [_render(device, k, False) for k in kernels]
-    prelude = parts[0][0].prelude
-    source = prelude + "".join(src.removeprefix(prelude) for _, src, _ in parts)
-    return [Launchable(device, k, False, (r, source, ints))
-            for k, (r, _, ints) in zip(kernels, parts)]
+    functions: dict[str, str] = {}  # function text with a placeholder name -> its name
+    named: list[tuple[Kernel, Any, str, list[int]]] = []
+    for kernel in kernels:
+        renderer = device.renderer(False)  # one each: geometry may read the last render
+        text, ints = renderer.render(replace(kernel, name=_PLACEHOLDER))
+        name = functions.setdefault(text.removeprefix(renderer.prelude), kernel.name)
+        named.append((kernel, renderer, name, ints))
+    bodies = [text.replace(_PLACEHOLDER, name) for text, name in functions.items()]
+    source = named[0][1].prelude + "".join(_units(bodies, getattr(device, "build_jobs", 1)))
+    return [Launchable(device, kernel, False, (renderer, source, ints), function=name)
+            for kernel, renderer, name, ints in named]
+
+
+# Between two units of a plan's source: a comment in C, OpenCL C and CUDA alike.
+UNIT_BREAK = "/* zili: unit break */\n"
+_PLACEHOLDER = "zili_plan_kernel"
+_FUNCTIONS_PER_UNIT = 12  # fewer per unit: the compiler's start-up outweighs the gain
+
+
+def _units(bodies: list[str], jobs: int) -> list[str]:
+    """``bodies`` in order, cut into at most ``jobs`` runs of similar length, with
+    :data:`UNIT_BREAK` between runs."""
+    count = max(1, min(jobs, len(bodies) // _FUNCTIONS_PER_UNIT))
+    total = sum(len(b) for b in bodies)
+    out, done, unit = [], 0, 1
+    for body in bodies:
+        if unit < count and done >= total * unit / count:
+            out.append(UNIT_BREAK)
+            unit += 1
+        out.append(body)
+        done += len(body)
+    return out

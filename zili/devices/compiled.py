@@ -65,6 +65,9 @@ class CompiledDevice(Device):
     renderer_class: Any = None
     source_suffix, binary_suffix = ".src", ".bin"
     matmul: Any = None  # a device with a vendor BLAS defines matmul(a, av, b, bv, out, shape)
+    # A jit plan as one program (zili.compiler.runtime.compile_plan), and how many compiler
+    # processes its build may run at once (the source then comes in that many units).
+    program_per_plan, build_jobs = False, 1
 
     # --- what a device implements ------------------------------------------------------
 
@@ -144,7 +147,12 @@ class CompiledDevice(Device):
             CompileError: from :meth:`build`, naming the kernel and its source file.
             OSError: "No space left on device" when the cache's disk is full.
         """
-        digest = hashlib.sha256(f"{self.target()}\0{source}".encode()).hexdigest()[:32]
+        last = self.__dict__.get("_last_digest")
+        if last is not None and last[0] is source:  # a plan's kernels share one source
+            digest = last[1]
+        else:
+            digest = hashlib.sha256(f"{self.target()}\0{source}".encode()).hexdigest()[:32]
+            self._last_digest = (source, digest)
         programs = self.__dict__.setdefault("_programs", {})
         program = programs.get((digest, name))
         if program is None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +17,16 @@ import numpy as np
 
 from zili.compiler.attention import FusedAttention
 from zili.compiler.gemm import Gemm
-from zili.compiler.render_c import CRenderer
+from zili.compiler.render_c import PRELUDE, CRenderer
 from zili.compiler.runtime import Signature
 from zili.devices.blas import THREADS, blas_matmul
-from zili.devices.compiled import CompiledDevice, CompileError, Program
+from zili.devices.cc import FLAGS, build_jobs, build_shared, compiler_command
+from zili.devices.compiled import CompiledDevice, Program
 from zili.devices.device import Capabilities, register_device
 from zili.devices.numpy import HostMemory, read
 from zili.ops.view import View
 
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
-         "-fno-math-errno", "-ffp-contract=off"]  # no FMA: fused kernels round as eager ones
 INDEX_ERROR, OUT_OF_MEMORY = 1, 2
-
-
-def compiler_command() -> str | None:
-    """The C compiler to use (``CC`` or ``cc``), or None when none is on the PATH."""
-    cc = os.environ.get("CC", "cc")
-    return cc if shutil.which(cc.split()[0]) else None
 
 
 class CPUDevice(HostMemory, CompiledDevice):
@@ -45,9 +35,11 @@ class CPUDevice(HostMemory, CompiledDevice):
     name = "cpu"
     renderer_class = CRenderer
     source_suffix, binary_suffix = ".c", ".so"
+    program_per_plan = True  # a jit plan is one shared object, its units built in parallel
 
     def __init__(self) -> None:
         self.cc = compiler_command()
+        self.build_jobs = build_jobs()
         if self.cc is None:
             raise RuntimeError("cpu device: no C compiler found (install gcc or clang, or "
                                "set CC); use device='numpy' instead")
@@ -80,23 +72,12 @@ class CPUDevice(HostMemory, CompiledDevice):
         return " ".join([self.cc or "", *FLAGS])
 
     def build(self, name: str, source_path: Path, source: str) -> bytes:
-        """Compile C source to a shared object.
+        """Compile C source to a shared object (:func:`zili.devices.cc.build_shared`).
 
         Raises:
             CompileError: with the compiler's message and the path of the source.
         """
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=source_path.parent)
-        os.close(fd)
-        cmd = [*(self.cc or "cc").split(), *FLAGS, "-o", tmp, str(source_path), "-lm"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise CompileError(f"cpu device: compiling kernel {name} failed (source: "
-                                   f"{source_path}; command: {' '.join(cmd)}):\n"
-                                   f"{done.stderr[-4000:]}")
-            return Path(tmp).read_bytes()
-        finally:
-            os.unlink(tmp)
+        return build_shared(self.cc or "cc", name, source_path, source, PRELUDE)
 
     def load(self, binary_path: Path) -> Any:
         """The shared object."""
