@@ -36,6 +36,10 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     for storage, real, leaf in tracer.written.values():
         writeback.append((leaf, storage.buffer))
         storage.buffer = real
+    # Collect first: a dead tensor still in a reference cycle would otherwise count as
+    # escaping, and the plan (its kernels, so its cache key) would depend on when the
+    # collector last ran.
+    gc.collect()
     escaping = [o for o in gc.get_objects()
                 if issubclass(type(o), tensor_type) and isinstance(o.buffer, Node)]
     escaping_ids = {id(t) for t in escaping}
@@ -43,13 +47,14 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
         if id(t) not in escaping_ids and not isinstance(t.buffer, Node):
             t._storage.buffer = tracer.leaf(t.buffer, t._view, t.dtype)  # returned as it came in
             escaping.append(t)
-    roots: list[Node] = []
+    root_of: dict[int, Node] = {}  # by id: thousands of tensors, so no list scans
     for t in escaping + returned:
-        if all(r is not t.buffer for r in roots):
-            roots.append(t.buffer)
-    escaping_nodes = {id(r) for r in roots}
+        root_of.setdefault(id(t.buffer), t.buffer)
+    escaping_nodes = set(root_of)
     for leaf, final in writeback:
-        roots += [n for n in (final, leaf) if all(r is not n for r in roots)]
+        root_of.setdefault(id(final), final)
+        root_of.setdefault(id(leaf), leaf)
+    roots = list(root_of.values())
     device = (escaping or returned)[0].device if (escaping or returned) else \
         (tracer.devices[0] if writeback else None)
     if device is None:
@@ -135,10 +140,12 @@ def _bind_outputs(plan: Plan, before: dict, escaping: list, returned: list,
                   bufs: list) -> None:
     returned_ids = {id(t) for t in returned}
     storages: dict[int, Any] = {}
+    rebound: set[int] = set()
     for t in escaping:
         storages.setdefault(id(t._storage), t._storage)
         slot = plan.slots[id(t.buffer)]
-        if id(t) not in returned_ids and all(ref() is not t._storage for ref, _ in plan.rebind):
+        if id(t) not in returned_ids and id(t._storage) not in rebound:
+            rebound.add(id(t._storage))
             plan.rebind.append((weakref.ref(t._storage), slot))
     for refs in before.values():
         for ref, _ in refs:
