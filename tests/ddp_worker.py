@@ -28,6 +28,9 @@ def global_batches() -> list[tuple[np.ndarray, np.ndarray]]:
             for _ in range(STEPS)]
 
 
+STATS: dict[str, np.ndarray] = {}
+
+
 def train(use_jit: bool, device: str, rank: int, world: int) -> tuple[list[float], dict]:
     """Losses and final parameters of 10 steps (data parallel when world > 1)."""
     zili.manual_seed(rank * 1000 + 3)  # different init per rank: DDP must broadcast rank 0's
@@ -45,6 +48,9 @@ def train(use_jit: bool, device: str, rank: int, world: int) -> tuple[list[float
         rows = slice(rank * per_rank, (rank + 1) * per_rank)
         losses.append(step(*batch_tensors(x[rows], y[rows], zili.get_device(device)),
                            SETTINGS.lr))
+    if world > 1:  # how many gradient buckets started while backward still ran
+        STATS[f"{'jit' if use_jit else 'eager'}/early"] = np.array(
+            [wrapped.buckets_started_in_backward, wrapped.buckets_sent])
     return losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
@@ -59,7 +65,7 @@ def main() -> None:
         tag = "jit" if use_jit else "eager"
         result[f"{tag}/losses"] = np.array(losses)
         result.update({f"{tag}/{k}": v for k, v in params.items()})
-    np.savez(f"{out}.rank{rank}.npz", **result)
+    np.savez(f"{out}.rank{rank}.npz", **result, **STATS)
     dist.barrier()
 
 

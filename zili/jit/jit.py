@@ -231,11 +231,25 @@ class JitFunction:
         self.plans: OrderedDict[tuple, Plan] = OrderedDict()
         self.calls = 0
         self.traces = 0
+        self._on_result: Any = None
 
     @property
     def plan(self) -> Plan | None:
         """The most recently used plan (None before the first trace)."""
         return next(reversed(self.plans.values())) if self.plans else None
+
+    def call(self, *args: Any, on_result: Callable[[int, Any], None] | None = None,
+             **kwargs: Any) -> Any:
+        """Call as usual; on a replay also call ``on_result(k, tensor)`` as soon as the
+        plan's kernels have finished the k-th returned tensor (in the order the function
+        returns them, flattened), while later kernels are still to run. Data parallelism
+        starts a gradient bucket's all-reduce this way while backward goes on. The eager
+        first call and the tracing call report nothing."""
+        self._on_result = on_result
+        try:
+            return self(*args, **kwargs)
+        finally:
+            self._on_result = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
@@ -249,7 +263,7 @@ class JitFunction:
         plan = self.plans.get(key)
         if plan is not None:
             self.plans.move_to_end(key)
-            result = _replay(plan, tensors)
+            result = _replay(plan, tensors, self._on_result)
             if result is not _STALE:
                 return result
             del self.plans[key]
@@ -308,7 +322,7 @@ def resolve(holder: Any) -> Any:
     return holder()
 
 
-def _replay(plan: Plan, tensors: list) -> Any:
+def _replay(plan: Plan, tensors: list, on_result: Any = None) -> Any:
     bufs: list[Any] = [None] * (len(plan.slots) + 1)
     for slot, position in plan.args:
         bufs[slot] = tensors[position].buffer
@@ -325,7 +339,10 @@ def _replay(plan: Plan, tensors: list) -> Any:
     if device.compiles:  # an interpreter returns new buffers itself
         for slot, node in plan.outs:
             bufs[slot] = device.alloc(_numel(node.shape), node.dtype)
-    run_steps(plan, bufs)
+    if on_result is None:
+        run_steps(plan, bufs)
+    else:
+        run_steps(plan, bufs, _result_reporter(plan, bufs, on_result))
     for ref, slot in plan.rebind:
         storage = ref()
         if storage is not None:
@@ -342,34 +359,60 @@ def _make(buffer: Any, view: View, dtype: Any, device: Any) -> Any:
     return _tensor_type((), {})._make(buffer, view, dtype, device)
 
 
-def run_steps(plan: Plan, bufs: list) -> None:
-    """Launch every step of ``plan`` on the buffer table ``bufs``, then copy the final
-    contents of memory written in place back into it."""
-    _run_kernels(plan, bufs)
+def _result_reporter(plan: Plan, bufs: list, on_result: Any) -> Callable[[int], None]:
+    """``after(step index)`` calling ``on_result`` for the returned tensors that no later
+    step touches (the last step naming a buffer is the last to write it); results that are
+    inputs or written back in place are reported after the last step."""
+    last: dict[int, int] = {}
+    for index, step in enumerate(plan.steps):
+        for n in step.nodes:
+            last[plan.slots[id(n)]] = index
+    final = len(plan.steps) - 1
+    late = {target for target, _, _, _ in plan.writeback}
+    ready: dict[int, list[int]] = {}
+    for k, (slot, _, _) in enumerate(plan.results):
+        at = final if slot in late else min(last.get(slot, final), final)
+        ready.setdefault(at, []).append(k)
+
+    def after(index: int) -> None:
+        for k in ready.get(index, ()):
+            slot, view, dtype = plan.results[k]
+            on_result(k, _make(bufs[slot], view, dtype, plan.device))
+    return after
+
+
+def run_steps(plan: Plan, bufs: list, after: Callable[[int], None] | None = None) -> None:
+    """Launch every step of ``plan`` on the buffer table ``bufs`` (calling ``after(i)``
+    after step i, when given), then copy the final contents of memory written in place
+    back into it."""
+    if not plan.steps and after is not None:
+        after(-1)
+    _run_kernels(plan, bufs, after)
     for target, source, count, dtype in plan.writeback:
         view = View((count,))
         plan.device.assign(bufs[target], view, dtype, (bufs[source], view, dtype))
 
 
-def _run_kernels(plan: Plan, bufs: list) -> None:
+def _run_kernels(plan: Plan, bufs: list, after: Callable[[int], None] | None = None) -> None:
     device = plan.device
-    for step in plan.steps:
+    for index, step in enumerate(plan.steps):
         if step.kind == "matmul":
             out, a, b = step.launch
             (_, av, _), (_, bv, _) = step.nodes[0].srcs
             device.matmul(bufs[a], av, bufs[b], bv, bufs[out], step.nodes[0].shape)
-            continue
-        if step.kind == "eager":
+        elif step.kind == "eager":
             node = step.nodes[0]
             ins = [(bufs[plan.slots[id(s)]], v, dt) for s, v, dt in node.srcs]
             bufs[plan.slots[id(node)]] = device.execute(node.op, node.shape, node.dtype, ins,
                                                         node.arg)
-            continue
-        launch, slots = step.launch
-        bases = tuple(random_base(*n.arg) for n in step.randoms)
-        if launch.run([bufs[s] for s in slots], bases):
-            raise IndexError(f"zili.jit: an index is out of range in kernel "
-                             f"{step.kernel.name}")
+        else:
+            launch, slots = step.launch
+            bases = tuple(random_base(*n.arg) for n in step.randoms)
+            if launch.run([bufs[s] for s in slots], bases):
+                raise IndexError(f"zili.jit: an index is out of range in kernel "
+                                 f"{step.kernel.name}")
+        if after is not None:
+            after(index)
 
 
 def _numel(shape: tuple[int, ...]) -> int:

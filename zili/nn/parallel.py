@@ -13,9 +13,12 @@ values. Buckets start in the same order on every rank because every rank runs th
 graph.
 
 Under ``zili.jit`` a traced backward has no values to send yet: the training step runs
-forward and backward as one compiled plan inside :meth:`no_sync`, then
-:meth:`average_gradients` on the gradients it returned (bucketed, non-blocking), then the
-optimizer as a second plan (see :mod:`zili.train.step`).
+forward and backward as one compiled plan inside :meth:`no_sync` that returns the
+gradients; on a replay the plan reports each gradient as soon as its kernels are done
+(:meth:`zili.jit.JitFunction.call`, ``on_result``), so a bucket's all-reduce starts while
+the rest of backward runs, as in eager mode (:meth:`jit_gradient_sync`); then
+:meth:`average_gradients` waits for the buckets and the optimizer runs as a second plan
+(see :mod:`zili.train.step`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class DistributedDataParallel(Module):
         self.world_size = dist.get_world_size()
         self._sync = True
         self.comm_wait_seconds = 0.0  # time spent blocked on other ranks (bench/ddp.py)
+        # buckets whose all-reduce started while backward was still running, and all buckets
+        self.buckets_started_in_backward = self.buckets_sent = 0
         params = [p for p in module.parameters() if p.requires_grad]
         with_buffers = list(module.buffers()) if broadcast_buffers else []
         for t in [*params, *with_buffers]:
@@ -124,6 +129,7 @@ class DistributedDataParallel(Module):
         bucket.ready += 1
         if bucket.ready == len(bucket.params):
             self._launch(bucket)
+            self.buckets_started_in_backward += 1
         for b in self._launched:  # MPI moves a request forward only while it is polled
             if b.work is not None:
                 b.work.is_completed()
@@ -133,6 +139,7 @@ class DistributedDataParallel(Module):
         bucket.flat = _flatten(grads, bucket)
         bucket.work = dist.group().all_reduce(bucket.flat, dist.ReduceOp.AVG)
         self._launched.append(bucket)
+        self.buckets_sent += 1
 
     def finish_gradient_sync(self) -> None:
         """Start the buckets backward did not complete (parameters without a gradient
@@ -156,10 +163,19 @@ class DistributedDataParallel(Module):
 
     # --- jit: the gradients a compiled backward returned -----------------------------------
 
-    def average_gradients(self, grads: list[Any]) -> list[Any]:
+    def jit_gradient_sync(self) -> _JitSync:
+        """A per-step helper for a jitted backward returning ``(loss, [gradient of every
+        parameter in parameters() order])``: pass its ``result_ready`` as ``on_result`` to
+        :meth:`zili.jit.JitFunction.call`, so each bucket's all-reduce starts as soon as the
+        plan's kernels finished its gradients (and started ones are polled between later
+        kernels); then ``average_gradients(grads, sync)`` waits for them."""
+        return _JitSync(self)
+
+    def average_gradients(self, grads: list[Any], sync: _JitSync | None = None) -> list[Any]:
         """The rank averages of ``grads`` (one per parameter, in ``parameters()`` order),
-        computed bucket by bucket with non-blocking all-reduces; on host devices each
-        result is a view of its bucket's array (no copy back).
+        computed bucket by bucket with non-blocking all-reduces (those ``sync`` started
+        during a jitted backward are reused); on host devices each result is a view of its
+        bucket's array (no copy back).
 
         Raises:
             ValueError: the list does not match the parameters.
@@ -172,10 +188,16 @@ class DistributedDataParallel(Module):
         if self.world_size == 1:
             return list(grads)
         by_param = {id(p): g for p, g in zip(params, grads)}
+        started = sync.started if sync is not None else {}
         pending = []
         for bucket in self._buckets:
+            if id(bucket) in started:
+                pending.append((bucket, *started[id(bucket)]))
+                continue
             flat = _flatten([by_param[id(p)] for p in bucket.params], bucket)
             pending.append((bucket, flat, dist.group().all_reduce(flat, dist.ReduceOp.AVG)))
+        self.buckets_sent += len(pending)
+        self.buckets_started_in_backward += len(started)
         averaged: dict[int, Any] = {}
         for bucket, flat, work in pending:
             self._wait(work)
@@ -195,6 +217,31 @@ class DistributedDataParallel(Module):
         start = time.perf_counter()
         work.wait()
         self.comm_wait_seconds += time.perf_counter() - start
+
+
+class _JitSync:
+    """Buckets started from a jitted backward's ``on_result`` reports (one step)."""
+
+    def __init__(self, ddp: DistributedDataParallel) -> None:
+        self.ddp = ddp
+        self.params = [p for p in ddp.module.parameters() if p.requires_grad]
+        self.grads: dict[int, Any] = {}
+        self.count: dict[int, int] = {}
+        self.started: dict[int, tuple[np.ndarray, Any]] = {}  # id(bucket) -> (flat, work)
+
+    def result_ready(self, k: int, t: Any) -> None:
+        """Result k of ``(loss, [grads])`` is final: k >= 1 is parameter k - 1's gradient."""
+        if k == 0 or self.ddp.world_size == 1 or k > len(self.params):
+            return
+        p = self.params[k - 1]
+        bucket = self.ddp._bucket_of[id(p)]
+        self.grads[id(p)] = t
+        self.count[id(bucket)] = self.count.get(id(bucket), 0) + 1
+        if self.count[id(bucket)] == len(bucket.params):
+            flat = _flatten([self.grads[id(q)] for q in bucket.params], bucket)
+            self.started[id(bucket)] = (flat, dist.group().all_reduce(flat, dist.ReduceOp.AVG))
+        for _, work in self.started.values():  # MPI moves requests only while polled
+            work.is_completed()
 
 
 def _flatten(grads: list[Any], bucket: _Bucket) -> np.ndarray:

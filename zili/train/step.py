@@ -130,10 +130,19 @@ def _data_parallel_step(ddp: DistributedDataParallel, optimizer: Any, grad_clip:
         for p in params:
             p.grad = None  # the next backward makes new ones
 
+    every_grad = [False]  # the plan reports result k as parameter k-1's gradient only if
+    # every parameter had one when it was traced (a None would shift the numbering)
+
     def step(x: Any, y: Any, lr: float) -> float:
         _set_lr(optimizer, lr)
-        loss, grads = backward(x, y)
-        grads = ddp.average_gradients(grads)
+        sync = ddp.jit_gradient_sync() if every_grad[0] else None
+        loss, grads = backward.call(x, y, on_result=sync.result_ready if sync else None)
+        every_grad[0] = all(g is not None for g in grads)
+        if sync is not None and not every_grad[0]:  # a retrace changed the structure: the
+            for _, work in sync.started.values():   # buckets started are not these; drain
+                work.wait()
+            sync = None
+        grads = ddp.average_gradients(grads, sync)
         update(grads)
         for p, g in zip(params, grads):
             p.grad = g
