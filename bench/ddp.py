@@ -42,7 +42,7 @@ def worker(args: argparse.Namespace) -> None:
     model = GPT(CONFIG).to(device)
     settings = TrainSettings()
     optimizer = make_optimizer(model, settings)
-    ddp = DistributedDataParallel(model)
+    ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
     step = make_train_step(ddp, optimizer, settings.grad_clip, use_jit=args.jit)
     rng = np.random.default_rng(rank)
     shape = (args.batch_size, CONFIG.block_size)
@@ -74,7 +74,9 @@ def worker(args: argparse.Namespace) -> None:
                           "cpu_per_wall": every[:, 1].tolist(),
                           "threads": every[:, 2].astype(int).tolist(),
                           "cores_allowed": every[:, 3].astype(int).tolist(),
-                          "buckets": len(ddp._buckets), "alpha": alpha, "beta": beta}),
+                          "buckets": len(ddp._buckets),
+                          "early": [ddp.buckets_started_in_backward, ddp.buckets_sent],
+                          "alpha": alpha, "beta": beta}),
               flush=True)
 
 
@@ -138,7 +140,8 @@ def launch(n: int, args: argparse.Namespace) -> dict:
     cmd = [mpirun, *bind, "-n", str(n), sys.executable, __file__, "--worker",
            "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-           "--device", args.device, "--jit" if args.jit else "--no-jit"]
+           "--device", args.device, "--jit" if args.jit else "--no-jit",
+           "--bucket-mb", str(args.bucket_mb)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -157,6 +160,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="sequences per rank")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bucket-mb", type=float, default=25.0,
+                        help="DDP bucket size (PyTorch's default 25 MB: one bucket for the "
+                             "demo GPT's 10 MB)")
     parser.add_argument("--bind", default="core", choices=["core", "none"],
                         help="pin each rank to a core (the launcher's -bind-to)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -182,16 +188,23 @@ def main() -> None:
         result = launch(n, args)
         result["load"] = (before, os.getloadavg()[0])
         rows.append(result)
-    base = rows[0]["tokens_per_s"] / rows[0]["ranks"]
+    single = [r for r in rows if r["ranks"] == 1]  # speed-up against one rank, if measured
+    base = single[0]["tokens_per_s"] if single else None
     print(f"\n{'ranks':>5} {'tokens/s':>10} {'s/step':>8} {'speed-up':>9} {'efficiency':>10} "
           f"{'comm wait':>9} {'load before/after':>18}  per rank: CPU s per s; threads; cores")
     for r in rows:
-        speedup = r["tokens_per_s"] / base
+        up = r["tokens_per_s"] / base if base else None
+        scaling = f"{up:>8.2f}x {up / r['ranks']:>9.0%}" if up else f"{'-':>9} {'-':>10}"
         print(f"{r['ranks']:>5} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} "
-              f"{speedup:>8.2f}x {speedup / r['ranks']:>9.0%} {r['wait_share']:>9.0%} "
+              f"{scaling} {r['wait_share']:>9.0%} "
               f"{r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}  "
               f"{' '.join(f'{c:.2f}' for c in r['cpu_per_wall'])}; {r['threads']}; "
               f"{r['cores_allowed']}")
+    for r in rows:
+        if r["ranks"] > 1:
+            print(f"{r['ranks']} ranks: {r['buckets']} gradient bucket(s) per step; "
+                  f"{r['early'][0]} of {r['early'][1]} bucket all-reduces started while "
+                  "backward was still running (warm-up included)")
     print("CPU s per s: CPU time of a rank's threads per second of its steps. Above 1.0 a rank "
           "used more than one core (the 1-rank row is then no one-core baseline); below 1.0 it "
           "waited for a core (load).\nCPU s per step, which load changes little (equal rows: "
