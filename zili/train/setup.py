@@ -9,6 +9,7 @@ per-rank rows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,26 @@ def init_distributed(log: Callable[[str], None] = print) -> tuple[int, int]:
     rank, world = dist.get_rank(), dist.get_world_size()
     if rank == 0 and world > 1:  # (a Slurm allocation's variables without srun: one rank)
         log(f"data parallel: {world} ranks over MPI ({dist.group().peer_table()})")
+        crowded = _crowded_host()
+        if crowded:
+            log(crowded)
     return rank, world
+
+
+def _crowded_host() -> str | None:
+    """A one-line warning when the ranks on rank 0's host would run more threads than it
+    has cores (each rank's default is every core it may use), else None."""
+    peers = getattr(dist.group(), "peers", None)
+    if not peers or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    here = sum(1 for host, _ in peers if host == peers[0][0])
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cores = os.cpu_count() or 1
+    if here < 2 or here * allowed <= cores:
+        return None
+    return (f"data parallel: {here} ranks share this host's {cores} cores and each may use "
+            f"{allowed} threads; set OMP_NUM_THREADS={max(1, cores // here)} or bind ranks to "
+            "cores (mpirun -bind-to core) to avoid oversubscription")
 
 
 def resume_spec(state: dict[str, Any], path: str | Path, *, device: str | None = None,
