@@ -22,7 +22,9 @@ TOL = {  # (rtol, atol) per dtype name for comparisons against PyTorch
 NP_DTYPE = {"float32": np.float32, "float64": np.float64}
 TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
                "bfloat16": torch.bfloat16, "int32": torch.int32, "int64": torch.int64,
-               "uint8": torch.uint8, "bool": torch.bool}
+               "uint8": torch.uint8, "bool": torch.bool, "int8": torch.int8,
+               "int16": torch.int16, "uint16": torch.uint16, "uint32": torch.uint32,
+               "uint64": torch.uint64}
 
 
 def zt(array: np.ndarray, device: str, requires_grad: bool = False) -> zili.Tensor:

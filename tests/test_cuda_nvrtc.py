@@ -31,7 +31,8 @@ from zili.devices import cuda as cuda_device
 pytestmark = pytest.mark.skipif(cuda_device.nvrtc_version() is None,
                                 reason="NVRTC (pip nvidia-cuda-nvrtc + cuda-bindings) missing")
 
-DTYPES = ["float32", "float64", "float16", "bfloat16", "int32", "int64", "uint8", "bool"]
+DTYPES = ["float32", "float64", "float16", "bfloat16", "int32", "int64", "uint8", "bool", "int8",
+          "int16", "uint16", "uint32", "uint64"]
 
 
 def _workload(dev: zili.devices.Device) -> None:
@@ -42,13 +43,16 @@ def _workload(dev: zili.devices.Device) -> None:
         dt = getattr(zili, name if name != "bool" else "bool")
         x = zili.tensor(base, device=dev).to(dt)
         y = zili.tensor(base[::-1].copy(), device=dev).to(dt)
-        if name != "bool":
+        if dt in zili.dtype.LIMITED:  # what PyTorch (and so zili) has for uint16/32/64
+            _ = x * y, x == y, x & y, x | y, x ^ y, x.sum(1), x.prod(0), x / y
+            _ = x.permute(1, 0).sum(), x[1:, ::2] * 2, x.to(zili.float32), x.sort(1)
+        elif name != "bool":
             _ = x + y, x - y, x * y, x.maximum(y), x < y, x == y, -x, x.sum(1), x.amax(0)
             _ = x.permute(1, 0).sum(), x[1:, ::2] * 2, x.flip(0), x.to(zili.float32)
-        if name in ("int32", "int64", "uint8", "bool"):
-            _ = x & y, x | y, x ^ y
-        if name in ("int32", "int64"):
-            _ = x // (y.abs() + 1), x % (y.abs() + 1)
+        if not dt.is_floating_point and dt not in zili.dtype.LIMITED:
+            _ = x & y, x | y, x ^ y, x.amin(1)
+        if name in ("int32", "int64", "int8", "int16"):
+            _ = x // (y.abs() + 1), x % (y.abs() + 1), x << 2, x >> 1
         if dt.is_floating_point:
             _ = x.exp(), x.log(), x.sin(), x.sqrt(), x.reciprocal(), x / y, x % y, x.pow(2)
             _ = x.where(x > 0, y), x.softmax(-1), x.matmul(y.T)

@@ -12,10 +12,15 @@ from zili.dtype import (
     float16,
     float32,
     float64,
+    int8,
+    int16,
     int32,
     int64,
     promote_types,
     uint8,
+    uint16,
+    uint32,
+    uint64,
 )
 from zili.dtype import bool_ as bool  # noqa: A001, A004 (PyTorch's name: zili.bool)
 
@@ -31,6 +36,7 @@ double = float64
 half = float16
 long = int64
 int = int32  # noqa: A001
+short = int16
 
 __version__ = "0.1.0"
 
@@ -56,5 +62,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [*_tensor_all, "DType", "autocast", "available_devices", "bfloat16", "bool", "device",
            "double", "float", "float16", "float32", "float64", "get_autocast_dtype",
-           "get_device", "half", "int", "int32", "int64", "is_autocast_enabled", "jit", "long",
-           "promote_types", "set_default_device", "uint8"]
+           "get_device", "half", "int", "int8", "int16", "int32", "int64", "is_autocast_enabled",
+           "jit", "long", "promote_types", "set_default_device", "short", "uint8", "uint16",
+           "uint32", "uint64"]

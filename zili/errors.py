@@ -16,3 +16,8 @@ class ShapeError(RuntimeError, ValueError):
 class ArgumentError(RuntimeError, ValueError):
     """An argument PyTorch rejects with RuntimeError (a repeated dim, no clamp bound, an
     integer raised to a negative power...); also a ValueError for zili's own callers."""
+
+
+class DTypeError(RuntimeError, TypeError):
+    """A dtype the operation does not support, or two dtypes that do not promote (PyTorch's
+    RuntimeError / NotImplementedError); also a TypeError for zili's own callers."""

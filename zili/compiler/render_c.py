@@ -35,9 +35,11 @@ static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
 """
 
-_STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int32": "int",
-            "int64": "long long", "float16": "_Float16", "bfloat16": "unsigned short",
-            "float32": "float", "float64": "double"}
+_STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed char",
+            "int16": "short", "uint16": "unsigned short", "int32": "int",
+            "uint32": "unsigned int", "int64": "long long", "uint64": "unsigned long long",
+            "float16": "_Float16", "bfloat16": "unsigned short", "float32": "float",
+            "float64": "double"}
 
 
 class CRenderer(CLikeRenderer):

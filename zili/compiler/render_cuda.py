@@ -57,8 +57,18 @@ __device__ __forceinline__ long long zili_shfl(long long v, int o) {
   return __shfl_down_sync(0xffffffffu, v, o); }
 __device__ __forceinline__ int zili_shfl(int v, int o) {
   return __shfl_down_sync(0xffffffffu, v, o); }
+__device__ __forceinline__ unsigned long long zili_shfl(unsigned long long v, int o) {
+  return __shfl_down_sync(0xffffffffu, v, o); }
+__device__ __forceinline__ unsigned int zili_shfl(unsigned int v, int o) {
+  return __shfl_down_sync(0xffffffffu, v, o); }
 __device__ __forceinline__ unsigned char zili_shfl(unsigned char v, int o) {
   return (unsigned char)__shfl_down_sync(0xffffffffu, (int)v, o); }
+__device__ __forceinline__ signed char zili_shfl(signed char v, int o) {
+  return (signed char)__shfl_down_sync(0xffffffffu, (int)v, o); }
+__device__ __forceinline__ short zili_shfl(short v, int o) {
+  return (short)__shfl_down_sync(0xffffffffu, (int)v, o); }
+__device__ __forceinline__ unsigned short zili_shfl(unsigned short v, int o) {
+  return (unsigned short)__shfl_down_sync(0xffffffffu, (int)v, o); }
 template <class T> __device__ __forceinline__ T zili_combine(T a, T b, bool is_max) {
   return is_max ? ((a > b || a != a) ? a : b) : (T)(a + b); }
 /* Sum or max of v over the block (every thread calls it; blockDim.x a multiple of 32):
@@ -79,9 +89,11 @@ template <class T> __device__ T zili_block(T v, T identity, bool is_max) {
 }
 """
 
-_STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int32": "int",
-            "int64": "long long", "float16": "unsigned short", "bfloat16": "unsigned short",
-            "float32": "float", "float64": "double"}
+_STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed char",
+            "int16": "short", "uint16": "unsigned short", "int32": "int",
+            "uint32": "unsigned int", "int64": "long long", "uint64": "unsigned long long",
+            "float16": "unsigned short", "bfloat16": "unsigned short", "float32": "float",
+            "float64": "double"}
 
 
 class CUDARenderer(GroupRenderer):

@@ -27,8 +27,10 @@ double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
 """
 
-_STORAGE = {"bool": "uchar", "uint8": "uchar", "int32": "int", "int64": "long",
-            "float16": "half", "bfloat16": "ushort", "float32": "float", "float64": "double"}
+_STORAGE = {"bool": "uchar", "uint8": "uchar", "int8": "char", "int16": "short",
+            "uint16": "ushort", "int32": "int", "uint32": "uint", "int64": "long",
+            "uint64": "ulong", "float16": "half", "bfloat16": "ushort", "float32": "float",
+            "float64": "double"}
 
 
 class OpenCLRenderer(GroupRenderer):

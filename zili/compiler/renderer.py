@@ -18,6 +18,7 @@ from typing import Any
 
 from zili.compiler.ir import Kernel, Stage, UOp, walk
 from zili.dtype import DType
+from zili.dtype import uint32 as _UINT32
 from zili.ops import Op
 from zili.ops.view import View, contiguous_strides
 
@@ -203,7 +204,13 @@ class CLikeRenderer:
             return f"{value!r}{suffix}"
         if dtype.name == "bool":
             return "1" if value else "0"
-        return str(int(value))
+        value = int(value)
+        if dtype.itemsize < 8:
+            return str(value)  # fits an int literal (unsigned int: C converts it exactly)
+        if dtype.is_signed:  # -2**63 has no literal: its magnitude does not fit
+            return f"({value + 1}{self.i64_suffix}-1)" if value == -(1 << 63) else \
+                f"{value}{self.i64_suffix}"
+        return f"{value}{self.u64_suffix}"
 
     def cast(self, src: DType, dst: DType, text: str) -> str:
         """Convert a compute value of ``src`` to ``dst`` (to bool: nonzero)."""
@@ -220,6 +227,9 @@ class CLikeRenderer:
         if pattern is None:
             raise NotImplementedError(f"renderer: no expression for primitive {op.value}")
         ct = self.compute_type(dtype)
+        if op is Op.MUL and dtype.name == "uint16":
+            # ushort * ushort is computed in int, where 65535 * 65535 overflows: use unsigned
+            s = [f"({self.storage_type(_UINT32)}){s[0]}", s[1]]
         fn = self.math.get(op, "")
         return pattern.format(*s, ct=ct, i64=self.i64, one=self.constant(dtype, 1),
                               fn=f"{fn}f" if fn and ct == "float" and self.float_suffix
@@ -272,7 +282,7 @@ class CLikeRenderer:
             return "0"
         if dtype.is_floating_point:
             return "(-INFINITY)"
-        return {"bool": "0", "uint8": "0", "int32": "INT_MIN", "int64": self.i64_min}[dtype.name]
+        return self.constant(dtype, dtype.min)  # the type's smallest value
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""

@@ -106,6 +106,10 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
                             "(ragged nested lists or non-numbers?)")
         if dtype is not None:
             target = dtypes.to_dtype(dtype)
+            if target.category == 1 and array.dtype.kind in "iu" and array.size:
+                # Python ints out of the type's range raise, as in PyTorch; the rest wrap
+                for value in (int(array.min()), int(array.max())):
+                    dtypes.check_int_range(value, target, "tensor")
         elif array.dtype.kind == "f":
             target = dtypes.default_float
         elif array.dtype.kind in "iu":
@@ -165,6 +169,9 @@ def full(size: Sequence[int] | int, fill_value: Any, dtype: Any = None, device: 
     shape = _shape(size if isinstance(size, (tuple, list)) else (size,))
     target = dtypes.to_dtype(dtype) if dtype is not None else \
         dtypes.python_scalar_dtype(fill_value)
+    if target.category == 1 and isinstance(fill_value, (int, np.integer)) and \
+            not isinstance(fill_value, bool):
+        fill_value = dtypes.check_int_range(int(fill_value), target, "full")  # as PyTorch
     dev = get_device(device)
     one = Tensor._make(dev.from_numpy(np.array(fill_value, target.numpy)), View(()), target, dev)
     out = one.reshape((1,) * len(shape)).expand(shape).contiguous() if shape else one
@@ -215,6 +222,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     is_float = any(isinstance(v, float) for v in (start, end, step))
     target = dtypes.to_dtype(dtype) if dtype is not None else \
         (dtypes.default_float if is_float else dtypes.int64)
+    dtypes.check_supported("arange", target)
     count = max(0, math.ceil((end - start) / step))
     values = start + np.arange(count, dtype=np.float64 if is_float else np.int64) * step
     return tensor(values.astype(target.numpy), device=device)

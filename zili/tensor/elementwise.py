@@ -79,6 +79,7 @@ class ElementwiseOps:
     def __neg__(self: Tensor) -> Tensor:
         if self.dtype is dtypes.bool_:
             raise TypeError("neg: negation of a bool tensor is not supported; use ~x")
+        dtypes.check_supported("neg", self.dtype)
         return F.Neg.apply(self)
 
     def __pow__(self: Tensor, exponent: Any) -> Tensor:
@@ -113,8 +114,8 @@ class ElementwiseOps:
     def __invert__(self: Tensor) -> Tensor:
         if self.dtype is dtypes.bool_:
             return self._binary(Op.XOR, True)
-        # all bits set: -1 for signed types, 255 for uint8 (-1 does not fit in a uint8)
-        return self._binary(Op.XOR, 255 if self.dtype is dtypes.uint8 else -1)
+        dtypes.check_supported("bitwise_not", self.dtype)
+        return self._binary(Op.XOR, -1)  # all bits set (-1 wraps to 255 in a uint8)
 
     def logical_not(self: Tensor) -> Tensor:
         """Elementwise not, as bool."""
@@ -168,7 +169,7 @@ class ElementwiseOps:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
                              f"{rounding_mode!r}")
-        a, b = self._operands(other, "div")
+        a, b = self._operands(other, f"div(rounding_mode={rounding_mode!r})")
         if a.dtype.is_floating_point:
             quotient = a / b
             return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
@@ -187,6 +188,7 @@ class ElementwiseOps:
     def minimum(self: Tensor, other: Any) -> Tensor:
         """Elementwise minimum."""
         a, b = self._operands(other, "minimum")
+        dtypes.check_supported("minimum", a.dtype)
         if a.dtype is dtypes.bool_:
             return a & b
         if not a.dtype.is_floating_point:  # ~ reverses integer order exactly; - overflows
@@ -209,7 +211,7 @@ class ElementwiseOps:
         if self.dtype is not dtypes.bool_:
             raise TypeError(f"where: the condition must be bool, got {self.dtype.name}")
         anchor = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else self
-        dtype = dtypes.result_type(a, b)
+        dtype = dtypes.result_type(a, b, op="where")
         a = a.to(dtype) if isinstance(a, Tensor) else anchor._scalar(a, dtype)
         b = b.to(dtype) if isinstance(b, Tensor) else anchor._scalar(b, dtype)
         shape = broadcast_shape(self.shape, a.shape, b.shape, op="where")
@@ -219,6 +221,7 @@ class ElementwiseOps:
         """self with ``value`` wherever the bool ``mask`` is True."""
         if mask.dtype is not dtypes.bool_:
             raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype.name}")
+        dtypes.check_supported("masked_fill", self.dtype)
         return mask._where(self._scalar(value), self).expand(self.shape)
 
     # --- math -----------------------------------------------------------------------------
@@ -261,10 +264,12 @@ class ElementwiseOps:
 
     def square(self: Tensor) -> Tensor:
         """self * self."""
+        dtypes.check_supported("square", self.dtype)  # PyTorch's pow: none for uint16/32/64
         return self * self
 
     def abs(self: Tensor) -> Tensor:
         """Absolute value."""
+        dtypes.check_supported("abs", self.dtype)
         if not self.dtype.is_signed:
             return self
         # max(x, -x): MAX splits a tie's gradient, so d|x|/dx is 0 at 0, as in PyTorch.
@@ -275,6 +280,7 @@ class ElementwiseOps:
 
     def sign(self: Tensor) -> Tensor:
         """-1, 0 or 1 by sign (NaN stays NaN); a zero gradient for floats, as PyTorch."""
+        dtypes.check_supported("sign", self.dtype)
         if self.dtype.is_floating_point:
             return math_ops.Rounding.apply(self, kind="sign")
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
@@ -309,6 +315,7 @@ class ElementwiseOps:
         """
         if min is None and max is None:
             raise ArgumentError("clamp: at least one of min and max must be given")
+        dtypes.check_supported("clamp", self.dtype)
         out = self
         if any(isinstance(b, float) and b != b for b in (min, max)):
             return (out == out)._where(float("nan"), out)  # a NaN bound gives NaN (PyTorch)

@@ -440,10 +440,12 @@ class MathOps:
 
     def cummax(self: Tensor, dim: int) -> CumResult:
         """(running maximum, index of the last position holding it) along ``dim``."""
+        dtypes.check_supported("cummax", self.dtype)
         return self._cumulative_extreme(dim, largest=True)
 
     def cummin(self: Tensor, dim: int) -> CumResult:
         """(running minimum, index of the last position holding it) along ``dim``."""
+        dtypes.check_supported("cummin", self.dtype)
         return self._cumulative_extreme(dim, largest=False)
 
 
@@ -457,8 +459,16 @@ def _with_quotient_grad(a: Tensor, b: Tensor, value: Tensor, rounding: str) -> T
 
 
 def _shift(x: Tensor, other: Any, left: bool) -> Tensor:
-    a, b = x._operands(other, "shift")
+    """a << b as a * 2**b, a >> b as floor(a / 2**b), with PyTorch's out-of-range rule: a
+    shift by a negative amount or by the width or more gives 0 (<<) or the sign fill (>>)."""
+    a, b = x._operands(other, "bitwise_left_shift" if left else "bitwise_right_shift")
     if a.dtype.is_floating_point or a.dtype is dtypes.bool_:
         raise ArgumentError(f"shift: needs integer tensors, got {a.dtype.name}")
-    factor = 2 ** b  # exact integer power
-    return a * factor if left else a // factor
+    bits = a.dtype.bits
+    # 2**(bits-1) is negative in a signed type: a right shift that far is the sign fill too
+    limit = bits if left or not a.dtype.is_signed else bits - 1
+    outside = (b >= limit) | (b < 0) if a.dtype.is_signed else b >= limit
+    factor = 2 ** outside._where(0, b)  # exact integer power, never past the width
+    if left:
+        return outside._where(0, a * factor)
+    return outside._where(-(a < 0).to(a.dtype) if a.dtype.is_signed else 0, a // factor)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zili import dtype as dtypes
 from zili.errors import ArgumentError, ShapeError
 from zili.tensor import functions as F
 
@@ -144,6 +145,7 @@ class MovementOps:
 
     def flip(self: Tensor, *dims: Any) -> Tensor:
         """Elements in reverse order along ``dims``."""
+        dtypes.check_supported("flip", self.dtype)
         axes = tuple(self._axis(d) for d in _shape_arg(dims))
         if len(set(axes)) != len(axes):
             raise ArgumentError(f"flip: dims {_shape_arg(dims)} name an axis twice (shape "
@@ -253,7 +255,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         padding = tuple((start, total - start - t.shape[dim]) if i == dim else (0, 0)
                         for i in range(first.ndim))
         piece = t.pad_axes(padding)
-        out = piece if out is None else out + piece
+        # the pieces are disjoint and zero elsewhere; | joins the types that have no + (uint32)
+        out = piece if out is None else out | piece if piece.dtype in dtypes.LIMITED \
+            else out + piece
         start += t.shape[dim]
     assert out is not None
     return out

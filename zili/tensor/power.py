@@ -110,6 +110,7 @@ def pow(x: Tensor, exponent: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
         dtype = dtypes.int64
     base = x if x.dtype is dtype else x.to(dtype)
     if not dtype.is_floating_point:
+        dtypes.check_supported("pow", dtype)
         if isinstance(exponent, Tensor):
             exponent = exponent.to(dtype)
             shape = _broadcast(base, exponent)

@@ -83,6 +83,7 @@ class ReduceOps:
     @dim_aliases
     def amax(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Maximum over ``dim`` (ties share the gradient)."""
+        dtypes.check_supported("amax", self.dtype)
         axes = self._axes(dim)
         if any(self.shape[a] == 0 for a in axes):  # PyTorch: no identity for max
             raise RuntimeError(f"amax: cannot reduce an empty axis of a tensor of shape "
@@ -94,6 +95,7 @@ class ReduceOps:
     @dim_aliases
     def amin(self: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:
         """Minimum over ``dim``."""
+        dtypes.check_supported("amin", self.dtype)
         if self.dtype is dtypes.bool_:
             return self.to(dtypes.int64).amin(dim, keepdim).bool()
         if not self.dtype.is_floating_point:
@@ -127,6 +129,7 @@ class ReduceOps:
     def argmax(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum along ``dim`` (of the flattened tensor if None)."""
         from zili.tensor.creation import arange
+        dtypes.check_supported("argmax", self.dtype)
         if dim is None:
             return self.reshape(-1).argmax(0)
         axis = self._axis(dim)
@@ -145,6 +148,7 @@ class ReduceOps:
     @dim_aliases
     def argmin(self: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first minimum along ``dim``."""
+        dtypes.check_supported("argmin", self.dtype)
         x = self.detach()
         if x.dtype is dtypes.bool_:
             return x.logical_not().argmax(dim, keepdim)
@@ -177,6 +181,7 @@ class ReduceOps:
         """
         from zili.tensor.tensor import broadcast_shape
         a, b = lower_precision(self, other)  # autocast: products in float16/bfloat16
+        dtypes.check_supported("matmul", a.dtype, b.dtype)
         if a.dtype is not b.dtype:
             common = dtypes.promote_types(a.dtype, b.dtype)
             a, b = a.to(common), b.to(common)

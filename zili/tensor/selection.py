@@ -19,6 +19,7 @@ import numpy as np
 
 from zili import dtype as dtypes
 from zili.errors import ShapeError
+from zili.tensor import functions as F
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -37,6 +38,9 @@ def _order(x: Tensor, axis: int, descending: bool) -> Tensor:
     data = x.detach()
     if data.dtype is dtypes.bool_:
         data = data.to(dtypes.uint8)
+    elif data.dtype in dtypes.LIMITED:  # no comparisons on these: an order-keeping int64
+        data = data.to(dtypes.int64) if data.dtype is not dtypes.uint64 else \
+            (data ^ (1 << 63)).to(dtypes.int64)  # flipping the top bit keeps the order
     # comparison grid: element i along ``axis``, element j along the new axis + 1
     a = data.unsqueeze(axis + 1)
     b = data.unsqueeze(axis)
@@ -73,7 +77,8 @@ class SelectionOps:
         if self.shape[axis] == 0:
             return SortResult(self * 1, self._scalar(0, dtypes.int64, self.shape) * 1)
         order = _order(self, axis, descending)
-        return SortResult(self.gather(axis, order), order)
+        # GATHER itself: torch.gather has no uint16/32/64 kernel, but sort has
+        return SortResult(F.Gather.apply(self, order, axis=axis), order)
 
     def argsort(self: Tensor, dim: int = -1, descending: bool = False,
                 stable: bool = True) -> Tensor:
@@ -193,6 +198,7 @@ class SelectionOps:
         Raises:
             ValueError: for another reduce.
         """
+        dtypes.check_supported("scatter", self.dtype)
         axis = self._axis(dim)
         source = src if src is not None else value
         if not hasattr(source, "shape"):

@@ -209,6 +209,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         Raises:
             ValueError: if ``index`` has another number of axes or is larger off ``dim``.
         """
+        dtypes.check_supported("gather", self.dtype)
         axis = self._axis(dim)
         if index.ndim != self.ndim or any(i > s for d, (i, s) in
                                           enumerate(zip(index.shape, self.shape)) if d != axis):
@@ -223,10 +224,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         """Slices along ``dim`` picked by the 1-D ``index``."""
         from zili.tensor.indexing import index_select
+        dtypes.check_supported("index_select", self.dtype)
         return index_select(self, dim, index)
 
     def scatter_add(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
         """self plus ``source`` added at ``index`` along ``dim`` (torch.scatter_add)."""
+        dtypes.check_supported("scatter_add", self.dtype)
         axis = self._axis(dim)
         return self + F.ScatterAdd.apply(index, source.to(self.dtype), axis=axis,
                                          shape=self.shape)
@@ -423,6 +426,18 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         """Cast to int32."""
         return self.to(dtypes.int32)
 
+    def short(self) -> Tensor:
+        """Cast to int16."""
+        return self.to(dtypes.int16)
+
+    def char(self) -> Tensor:
+        """Cast to int8."""
+        return self.to(dtypes.int8)
+
+    def byte(self) -> Tensor:
+        """Cast to uint8."""
+        return self.to(dtypes.uint8)
+
     def bool(self) -> Tensor:
         """Cast to bool (nonzero is True)."""
         return self.to(dtypes.bool_)
@@ -483,10 +498,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         dtype = dtype or self.dtype
         if isinstance(value, int) and not isinstance(value, bool) and dtype.category == 1:
             # integer constants wrap into the dtype, as C and PyTorch do (int32 | 0xFFFFFFFF)
-            bits = 8 * dtype.itemsize
-            value &= (1 << bits) - 1
-            if dtype.is_signed and value >= 1 << (bits - 1):
-                value -= 1 << bits
+            value = dtypes.wrap_int(value, dtype)
         key = (self.device.name, dtype.name, type(value), value)
         buffer = _CONSTANTS.get(key)
         if buffer is None:
@@ -508,7 +520,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
     def _operands(self, other: Any, op: str, reverse: bool = False) -> tuple[Tensor, Tensor]:
         """Promote dtypes and broadcast shapes of self and ``other`` for a binary op."""
         if isinstance(other, Tensor):
-            dtype = dtypes.result_type(self, other)
+            dtype = _result_type(op, self, other)
             a, b = self, other
         else:
             if isinstance(other, (np.ndarray, list, tuple)):
@@ -518,7 +530,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
                 raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
             if isinstance(other, (np.number, np.bool_)):
                 other = other.item()
-            dtype = dtypes.result_type(self, other)
+            dtype = _result_type(op, self, other)
             a = self if self.dtype is dtype else self.to(dtype)
             b = self._scalar(other, dtype, a.shape)
             return (b, a) if reverse else (a, b)
@@ -532,13 +544,23 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         return (b, a) if reverse else (a, b)
 
     def _binary(self, op: Op, other: Any, reverse: bool = False) -> Tensor:
-        a, b = self._operands(other, op.value, reverse)
+        a, b = self._operands(other, _OP_NAMES.get(op, op.value), reverse)
         if op in _BITWISE and a.dtype.is_floating_point:
             # checked here so the error names the op, not a device's internal failure
             elementwise_result(op, (a.dtype, b.dtype))
         return F.BINARY_FUNCTIONS[op].apply(a, b)
 
 
+def _result_type(op: str, a: Any, b: Any) -> DType:
+    """The promoted dtype of a binary op's operands; raises, naming ``op``, where PyTorch
+    does (uint16/32/64 with other integers, or an op with no kernel for them)."""
+    dtype = dtypes.result_type(a, b, op=op)
+    dtypes.check_supported(op, dtype)
+    return dtype
+
+
 _BITWISE = frozenset({Op.AND, Op.OR, Op.XOR})
+# the user-facing names of primitives in error messages
+_OP_NAMES = {Op.MAX: "maximum", Op.CMPLT: "comparison (<, <=, >, >=)"}
 _CONSTANTS: dict[tuple, Any] = {}
-_DTYPE_NAMES = {d.name for d in dtypes.ALL_DTYPES} | {"float", "double", "half", "long", "int"}
+_DTYPE_NAMES = dtypes.NAMES
