@@ -104,6 +104,9 @@ _RANK = {float16: 1, bfloat16: 1, float32: 2, float64: 3}
 # What PyTorch allows on the LIMITED types (names as the tensor layer passes them to
 # check_supported): everything else raises, as PyTorch's kernels do.
 LIMITED_OPS = frozenset({"mul", "div", "cmpeq", "and", "or", "xor", "isclose", "where"})
+# Arithmetic PyTorch refuses on bool tensors.
+BOOL_REFUSED = frozenset({"sub", "remainder", "fmod", "div(rounding_mode='floor')",
+                          "div(rounding_mode='trunc')", "neg"})
 
 
 def to_dtype(value: object) -> DType:
@@ -159,12 +162,17 @@ def promote_types(a: DType, b: DType) -> DType:
 
 
 def check_supported(op: str, *types: DType) -> None:
-    """Raise as PyTorch does when ``op`` has no kernel for uint16/uint32/uint64.
+    """Raise as PyTorch does when ``op`` has no kernel for uint16/uint32/uint64 (or is
+    arithmetic PyTorch refuses on bool: -, %, rounded division).
 
     Raises:
         DTypeError: if one of ``types`` is one of :data:`LIMITED` and ``op`` is not in
-            :data:`LIMITED_OPS`, naming the op, the dtype and the remedy.
+            :data:`LIMITED_OPS` (or bool and ``op`` in :data:`BOOL_REFUSED`), naming the op,
+            the dtype and the remedy.
     """
+    if bool_ in types and op in BOOL_REFUSED:
+        raise DTypeError(f"{op}: not supported for bool tensors (as in PyTorch); use ^ or ~ "
+                         "for logic, or convert with .to(zili.int64) first")
     if op in LIMITED_OPS:
         return
     for dt in types:
@@ -190,11 +198,11 @@ def check_int_range(value: int, dtype: DType, op: str) -> int:
     down to -2**(bits-1) (they wrap: -1 is the largest value).
 
     Raises:
-        OverflowError: for a value outside that range.
+        DTypeError: (a RuntimeError, as PyTorch's) for a value outside that range.
     """
     low = dtype.min if dtype.is_signed else -(1 << (dtype.bits - 1))
     if not low <= value <= dtype.max:
-        raise OverflowError(f"{op}: value {value} cannot be converted to {dtype.name} without "
+        raise DTypeError(f"{op}: value {value} cannot be converted to {dtype.name} without "
                             f"overflow (its range is [{low}, {dtype.max}])")
     return wrap_int(value, dtype)
 

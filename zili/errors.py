@@ -19,5 +19,6 @@ class ArgumentError(RuntimeError, ValueError):
 
 
 class DTypeError(RuntimeError, TypeError):
-    """A dtype the operation does not support, or two dtypes that do not promote (PyTorch's
-    RuntimeError / NotImplementedError); also a TypeError for zili's own callers."""
+    """A dtype the operation does not support, two dtypes that do not promote, or a value a
+    dtype cannot hold (PyTorch's RuntimeError / NotImplementedError); also a TypeError for
+    zili's own callers."""

@@ -101,11 +101,14 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
         target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.to_dtype(array.dtype)
     else:
         array = np.asarray(data)
+        target = dtypes.to_dtype(dtype) if dtype is not None else None
+        if target is not None and target.category == 1 and array.dtype.kind in "fO":
+            # NumPy reads [1, 2**64 - 1] as float64 and [2**64] as objects
+            array = _exact_integers(data, array, target)
         if array.dtype == object:
             raise TypeError(f"tensor: could not convert {type(data).__name__} to a tensor "
                             "(ragged nested lists or non-numbers?)")
-        if dtype is not None:
-            target = dtypes.to_dtype(dtype)
+        if target is not None:
             if target.category == 1 and array.dtype.kind in "iu" and array.size:
                 # Python ints out of the type's range raise, as in PyTorch; the rest wrap
                 for value in (int(array.min()), int(array.max())):
@@ -121,6 +124,24 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
     dev = get_device(device)
     out = Tensor._make(dev.from_numpy(array), View(array.shape), target, dev)
     return _finish(out, requires_grad)
+
+
+def _exact_integers(data: Any, array: np.ndarray, target: dtypes.DType) -> np.ndarray:
+    """``data`` as exact 64-bit integers when it holds only Python ints, else ``array``.
+
+    Raises:
+        DTypeError: for a value ``target`` cannot hold (as PyTorch's overflow check).
+    """
+    try:
+        exact = np.array(data, dtype=object)
+    except ValueError:  # ragged
+        return array
+    if not exact.size or not all(isinstance(v, int) and not isinstance(v, bool)
+                                 for v in exact.flat):
+        return array
+    for value in (min(exact.flat), max(exact.flat)):
+        dtypes.check_int_range(value, target, "tensor")
+    return exact.astype(np.int64 if min(exact.flat) < 0 else np.uint64)
 
 
 def from_numpy(array: np.ndarray, device: Any = None) -> Tensor:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from zili import dtype as dtypes
 from zili.errors import ArgumentError
 from zili.ops import Op
@@ -53,6 +55,8 @@ class ElementwiseOps:
         return self._binary(Op.MUL, other, reverse=True)
 
     def __truediv__(self: Tensor, other: Any) -> Tensor:
+        if _is_number(other) and not self.dtype.is_floating_point:
+            return _float(self) / other  # the number must not wrap into the integer type
         a, b = self._operands(other, "div")
         if not a.dtype.is_floating_point:
             a, b = _float(a), _float(b)
@@ -65,6 +69,8 @@ class ElementwiseOps:
             # saved result, not the input, so modifying the input in place later is fine.
             out = F.Reciprocal.apply(self)
             return out if other == 1 else out * other
+        if _is_number(other) and not self.dtype.is_floating_point:
+            return other / _float(self)  # the number must not wrap into the integer type
         a, b = self._operands(other, "div", reverse=True)
         if not a.dtype.is_floating_point:
             a, b = _float(a), _float(b)
@@ -77,9 +83,7 @@ class ElementwiseOps:
         return self.remainder(other)  # MOD with PyTorch's gradients (math_ops)
 
     def __neg__(self: Tensor) -> Tensor:
-        if self.dtype is dtypes.bool_:
-            raise TypeError("neg: negation of a bool tensor is not supported; use ~x")
-        dtypes.check_supported("neg", self.dtype)
+        dtypes.check_supported("neg", self.dtype)  # none for bool (use ~) and uint16/32/64
         return F.Neg.apply(self)
 
     def __pow__(self: Tensor, exponent: Any) -> Tensor:
@@ -173,8 +177,6 @@ class ElementwiseOps:
         if a.dtype.is_floating_point:
             quotient = a / b
             return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
-        if a.dtype is dtypes.bool_:
-            a, b = a.to(dtypes.int64), b.to(dtypes.int64)
         floored = F.Div.apply(a, b)  # the integer DIV primitive floors
         if rounding_mode == "floor":
             return floored
@@ -362,6 +364,10 @@ def capped_exp2(x: Tensor) -> Tensor:
     """2**min(x, 126): finite in every float dtype, and the cap's gradient is zero."""
     x = _float(x)
     return (x > 126.0)._where(126.0, x).exp2()
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
 
 
 def _is_tensor(x: Any) -> bool:

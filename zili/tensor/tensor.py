@@ -556,6 +556,8 @@ def _result_type(op: str, a: Any, b: Any) -> DType:
     does (uint16/32/64 with other integers, or an op with no kernel for them)."""
     dtype = dtypes.result_type(a, b, op=op)
     dtypes.check_supported(op, dtype)
+    if op == "sub" and any(isinstance(x, Tensor) and x.dtype is dtypes.bool_ for x in (a, b)):
+        dtypes.check_supported(op, dtypes.bool_)  # PyTorch refuses a bool tensor either side
     return dtype
 
 
