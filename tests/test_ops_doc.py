@@ -20,7 +20,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
 NOT_OPS = {"backward", "numpy", "item", "tolist", "size", "dim", "numel", "element_size",
            "is_floating_point", "requires_grad_", "retain_grad",
            "register_post_accumulate_grad_hook", "detach", "to", "float", "double", "half",
-           "bfloat16", "long", "int", "bool", "type", "ones_like_scalar", "zeros_like_scalar",
+           "bfloat16", "long", "int", "short", "char", "byte", "bool", "type",
+           "ones_like_scalar", "zeros_like_scalar",
            "equal", "allclose"}
 # zili functions that configure or describe rather than compute.
 NOT_OPS_TOP = {"available_devices", "broadcast_shape", "device", "get_autocast_dtype",
