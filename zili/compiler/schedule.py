@@ -13,7 +13,13 @@ Rules (docs/architecture.md, "Compiler", spells them out):
    reduction joins a kernel over the same input shape and axes (so mean and variance of a
    LayerNorm share one row loop), elementwise work over the full shape joins after the
    reductions it uses, elementwise work over the reduced shape joins as a per-row store.
-   Otherwise it starts a new kernel. MATMUL stays a BLAS call.
+   Otherwise it starts a new kernel. MATMUL stays a library call.
+3. *Epilogues* (for the dtypes whose products the device adds to, ``epilogues``). A MATMUL whose
+   only user is an ADD of the product's full, unpermuted result and another tensor of the
+   same dtype becomes that ADD's step: the library adds the other tensor (read through its
+   view, so a broadcast bias costs nothing) while the tile is in cache, and the product gets
+   no buffer of its own. Up to two such ADDs chain (bias, then residual); the sums round as
+   the unfused ones (product, then each addend in turn), so eager and jitted bits agree.
 """
 
 from __future__ import annotations
@@ -47,6 +53,60 @@ def _cost(node: Node, realized: set[int], limit: int) -> int:
     return total
 
 
+MAX_ADDENDS = 2  # the SGEMM's epilogue adds a bias and a residual
+
+
+def find_epilogues(order: list[Node], roots: list[Node],
+                   dtypes: tuple[str, ...]) -> tuple[dict[int, tuple[Node, list]], set[int]]:
+    """Rule 3: ({id of the last ADD of a chain: (its MATMUL, [(addend, view), ...])}, ids of
+    the nodes the chains absorb: their products and inner ADDs, which get no buffer)."""
+    users: dict[int, list[Node]] = {}
+    for node in order:
+        for src, _, _ in node.srcs:
+            users.setdefault(id(src), []).append(node)
+    root_ids = {id(r) for r in roots}
+    fused: dict[int, tuple[Node, list]] = {}
+    heads: dict[int, tuple[Node, list]] = {}  # id of an absorbed node -> its chain so far
+    absorbed: set[int] = set()
+    for node in order:
+        if node.op is Op.MATMUL and id(node) not in root_ids:
+            heads[id(node)] = (node, [])
+        if node.op is not Op.ADD or len(node.srcs) != 2:
+            continue
+        for here, other in ((0, 1), (1, 0)):
+            src, view, dtype = node.srcs[here]
+            chain = heads.get(id(src))
+            addend, addend_view, addend_dtype = node.srcs[other]
+            if chain is None or len(chain[1]) >= MAX_ADDENDS or \
+                    len(users.get(id(src), [])) != 1 or addend is src or \
+                    not (view.contiguous and view.offset == 0 and view.numel == src_numel(src)) \
+                    or not dtype == addend_dtype == node.dtype == chain[0].dtype or \
+                    node.dtype.name not in dtypes:
+                continue
+            # The product's buffer is the ADD's, read in the product's shape (a Linear adds
+            # its bias to the (batch, T, out) reshape of a (batch*T, out) product).
+            addend_view = addend_view.reshape(chain[0].shape)
+            if addend_view is None:
+                continue
+            entry = (chain[0], chain[1] + [(addend, addend_view)])
+            fused.pop(id(src), None)
+            absorbed.add(id(src))
+            heads.pop(id(src))
+            fused[id(node)] = entry
+            if id(node) not in root_ids:
+                heads[id(node)] = entry
+            break
+    return fused, absorbed
+
+
+def src_numel(node: Node) -> int:
+    """Elements of ``node``'s result."""
+    count = 1
+    for size in node.shape:
+        count *= size
+    return count
+
+
 def choose_buffers(order: list[Node], roots: list[Node]) -> set[int]:
     """Rule 1: the ids of the nodes that get a buffer."""
     realized = {id(r) for r in roots}
@@ -71,25 +131,31 @@ def choose_buffers(order: list[Node], roots: list[Node]) -> set[int]:
 class Step:
     """One kernel of a plan: what to launch and on which nodes' buffers."""
 
-    __slots__ = ("kind", "kernel", "nodes", "lowering", "randoms", "launch")
+    __slots__ = ("kind", "kernel", "nodes", "lowering", "randoms", "launch", "product",
+                 "views")
 
     def __init__(self, kind: str, nodes: list[Node], kernel: Kernel | None = None,
                  lowering: GroupLowering | None = None):
         self.kind, self.nodes, self.kernel, self.lowering = kind, nodes, kernel, lowering
         self.randoms: list[Node] = []
         self.launch: Any = None
+        self.product: Node | None = None  # MATMUL steps: the product (nodes[0] may be an ADD)
+        self.views: list[Any] = []  # MATMUL steps: the addends' views, in the product's shape
 
 
-def schedule(roots: list[Node]) -> list[Step]:
+def schedule(roots: list[Node], epilogues: tuple[str, ...] = ()) -> list[Step]:
     """Rule 2: group the graph behind ``roots`` into kernels, in an order that respects
-    every dependency. Returns steps whose ``nodes`` list the kernel's buffers in argument
-    order (MATMUL steps: output, a, b)."""
+    every dependency (rule 3 too for products of the dtypes named in ``epilogues``). Returns
+    steps whose ``nodes`` list the kernel's buffers in argument order (MATMUL steps: output,
+    a, b, then any addends, with their views in ``views``)."""
     order = toposort(roots)
+    fused, absorbed = find_epilogues(order, roots, epilogues)
+    adds = set(fused) | {id(a) for _, chain in fused.values() for a, _ in chain if a.op}
     extra: set[int] = set()
     while True:
-        realized = choose_buffers(order, roots) | extra
+        realized = ((choose_buffers(order, roots) | extra) - absorbed) | adds
         try:
-            return _group(order, realized)
+            return _group(order, realized, fused)
         except _Retry as retry:
             extra |= retry.ids
 
@@ -99,7 +165,8 @@ class _Retry(Exception):  # noqa: N818 (control flow)
         self.ids = ids
 
 
-def _group(order: list[Node], realized: set[int]) -> list[Step]:
+def _group(order: list[Node], realized: set[int],
+           fused: dict[int, tuple[Node, list]]) -> list[Step]:
     steps: list[Step] = []
     home: dict[int, int] = {}  # node id -> index of the step that stores it
 
@@ -121,9 +188,12 @@ def _group(order: list[Node], realized: set[int]) -> list[Step]:
     for node in order:
         if node.op is None or id(node) not in realized:
             continue
-        if node.op is Op.MATMUL:
+        if node.op is Op.MATMUL or id(node) in fused:
+            product, chain = fused.get(id(node), (node, []))
+            (a, _, _), (b, _, _) = product.srcs
             home[id(node)] = len(steps)
-            steps.append(Step("matmul", [node, node.srcs[0][0], node.srcs[1][0]]))
+            steps.append(Step("matmul", [node, a, b, *(x for x, _ in chain)]))
+            steps[-1].product, steps[-1].views = product, [v for _, v in chain]
             continue
         if node.op is Op.SCATTER_ADD:
             kernel, bufs = scatter_add_kernel(f"j_scatter_add_{len(steps)}", node)

@@ -45,8 +45,7 @@ class CPUDevice(HostMemory, CompiledDevice):
                                "set CC); use device='numpy' instead")
         self._gemm: Gemm | None = None
         self.matmul_library = MATMUL  # "zili" or "blas": float32 products (see matmul)
-        # Fused composites are opt-in (ZILI_CPU_FUSED=1 or use_fused = True): zili.jit
-        # records primitives, so eager and jitted steps must give the same bits.
+        # Fused composites opt-in (ZILI_CPU_FUSED=1): jit records primitives; eager == jit bits.
         self.use_fused = os.environ.get("ZILI_CPU_FUSED", "0") == "1"
         self._attention: FusedAttention | None = None
 
@@ -105,31 +104,32 @@ class CPUDevice(HostMemory, CompiledDevice):
                               f"(source: {program.source_path})")
         return status == INDEX_ERROR
 
-    def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View,
-               out: np.ndarray, shape: tuple[int, ...]) -> None:
-        """out = a @ b: for float32 zili's generated SGEMM when ``matmul_library`` is
-        ``"zili"`` (the default), else NumPy's BLAS split over threads
-        (:mod:`zili.devices.blas`; half types in float32; ``ZILI_CPU_MATMUL=blas``)."""
+    matmul_epilogue = ("float32", "float64")  # dtypes whose matmul takes addends (jit)
+
+    def matmul(self, a: np.ndarray, av: View, b: np.ndarray, bv: View, out: np.ndarray,
+               shape: tuple[int, ...], addends: list[tuple[np.ndarray, View]] = ()) -> None:
+        """out = a @ b (+ each (buffer, view) of ``addends`` in turn, at most two): for float32
+        zili's SGEMM (addends in its epilogue) when ``matmul_library`` is ``"zili"`` (the
+        default), else NumPy's BLAS (:mod:`zili.devices.blas`; ``ZILI_CPU_MATMUL=blas``)."""
         if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32:
-            if self._gemm is None:
-                self._gemm = Gemm(self)
-            a, av = (a, av) if av.mask is None else (read(a, av).reshape(-1), View(av.shape))
-            b, bv = (b, bv) if bv.mask is None else (read(b, bv).reshape(-1), View(bv.shape))
-            self._gemm(a, av, b, bv, out, shape)
+            self._gemm = self._gemm or Gemm(self)
+            (a, av), (b, bv), *extra = [(x, v) if v.mask is None else  # packing reads no masks
+                                        (read(x, v).reshape(-1), View(v.shape))
+                                        for x, v in ((a, av), (b, bv), *addends)]
+            self._gemm(a, av, b, bv, out, shape, bias=(extra or [None])[0],
+                       residual=extra[1] if len(extra) > 1 else None)
             return
         blas_matmul(a, av, b, bv, out, shape)
+        for x, v in addends:
+            np.add(out.reshape(shape), read(x, v), out=out.reshape(shape))
 
 
-# Which matrix product float32 uses: "zili" (the generated SGEMM on the kernels' OpenMP
-# team) or "blas" (NumPy's). zili's is the default: in the jitted GPT step (idle machine) it
-# ran 0.87x PyTorch against BLAS's 0.58x at batch 16: BLAS threads fight the OpenMP team.
+# float32 products: "zili" (the SGEMM on the kernels' OpenMP team; default: jitted GPT step
+# 0.87x PyTorch vs 0.58x, idle) or "blas" (NumPy's, whose threads fight the OpenMP team).
 MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
 if MATMUL not in ("zili", "blas"):
     raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
-
-if compiler_command() is not None:
-    register_device("cpu", CPUDevice, priority=10)
-else:
-    register_device("cpu", CPUDevice, priority=-1)
+register_device("cpu", CPUDevice, priority=10 if compiler_command() else -1)
+if compiler_command() is None:
     print("zili: no C compiler found (cc, or set CC); falling back to the numpy device",
           file=sys.stderr)

@@ -61,7 +61,8 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
         return plan, result
     plan.device = device
     if device.compiles:
-        plan.steps = schedule([r for r in roots if r.op is not None])
+        plan.steps = schedule([r for r in roots if r.op is not None],
+                              epilogues=getattr(device, "matmul_epilogue", ()))
     else:
         plan.steps = [Step("eager", [n, *(s for s, _, _ in n.srcs)]) for n in toposort(roots)
                       if n.op is not None]
@@ -89,7 +90,7 @@ def build_plan(tracer: Tracer, before: dict[int, list[tuple[Any, Any]]], args: l
     for index, step in enumerate(plan.steps):
         if step.kind == "matmul" and device.matmul is None:  # the compiler's tiled kernel
             step.kind = "kernel"
-            step.kernel, _ = matmul_kernel(f"j_matmul_{index}", step.nodes[0])
+            step.kernel, _ = matmul_kernel(f"j_matmul_{index}", step.product)
         if step.kind == "matmul":  # the device's library
             step.launch = tuple(plan.slots[id(n)] for n in step.nodes)
     kernels = [s for s in plan.steps if s.kind == "kernel"]

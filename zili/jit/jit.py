@@ -397,9 +397,13 @@ def _run_kernels(plan: Plan, bufs: list, after: Callable[[int], None] | None = N
     device = plan.device
     for index, step in enumerate(plan.steps):
         if step.kind == "matmul":
-            out, a, b = step.launch
-            (_, av, _), (_, bv, _) = step.nodes[0].srcs
-            device.matmul(bufs[a], av, bufs[b], bv, bufs[out], step.nodes[0].shape)
+            out, a, b, *addends = step.launch
+            (_, av, _), (_, bv, _) = step.product.srcs
+            if addends:  # a product with an epilogue (schedule rule 3)
+                device.matmul(bufs[a], av, bufs[b], bv, bufs[out], step.product.shape,
+                              [(bufs[x], v) for x, v in zip(addends, step.views)])
+            else:
+                device.matmul(bufs[a], av, bufs[b], bv, bufs[out], step.product.shape)
         elif step.kind == "eager":
             node = step.nodes[0]
             ins = [(bufs[plan.slots[id(s)]], v, dt) for s, v, dt in node.srcs]
