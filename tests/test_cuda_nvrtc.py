@@ -56,6 +56,8 @@ def _workload(dev: zili.devices.Device) -> None:
         if dt.is_floating_point:
             _ = x.exp(), x.log(), x.sin(), x.sqrt(), x.reciprocal(), x / y, x % y, x.pow(2)
             _ = x.where(x > 0, y), x.softmax(-1), x.matmul(y.T)
+    long_rows = zili.tensor(rng.standard_normal((2, 1 << 14)).astype(np.float32), device=dev)
+    _ = long_rows.sum(1), long_rows.amax(1)  # two-pass reductions (a few long rows)
     index = zili.tensor(rng.integers(0, 5, (3, 4)), device=dev)
     table = zili.tensor(base, device=dev, requires_grad=True)
     picked = table.gather(1, index)

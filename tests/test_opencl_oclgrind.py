@@ -56,6 +56,22 @@ def workload(device: str) -> dict[str, np.ndarray]:
     out["half-math"] = ((x.half() * 1.5 + 0.25).float()).numpy()
     out["long-row"] = zili.tensor(rng.standard_normal((3, 1000)), device=device).sum(1).numpy()
     out["all"] = zili.tensor(rng.standard_normal(3001), device=device).sum().numpy()
+    # two-pass reductions (a few rows of at least LONG_ROW points) and vector kernels with a
+    # scalar tail (the last axis 16387 = 4 * 4096 + 3), in float, integer and half types
+    long = zili.tensor(rng.standard_normal((2, 16387)).astype(np.float32), device=device)
+    out["two-pass-sum"] = long.sum(1).numpy()
+    out["two-pass-amax"] = long.amax(1).numpy()
+    out["two-pass-int"] = (long * 100).to("int64").sum(1).numpy()
+    out["two-pass-half"] = long.half().sum(1).float().numpy()
+    out["vector-tail"] = (long * 2 + long[:, :1]).exp2().half().float().numpy()
+    no64_device: str | zili.devices.Device = device
+    if device == "opencl":  # the same device treated as one without cl_khr_fp64
+        from zili.devices.opencl import OpenCLDevice
+        no64_device = OpenCLDevice(fp64=False)
+    no64 = zili.tensor(long.numpy(), device=no64_device)
+    out["no-fp64-sum"] = no64.sum(1).numpy()
+    out["no-fp64-rows"] = no64[:, :3000].sum(1).numpy()
+    out["no-fp64-mod"] = (no64 % 0.3).numpy()
     a = zili.tensor(rng.standard_normal((2, 37, 19)).astype(np.float32), device=device)
     b = zili.tensor(rng.standard_normal((2, 19, 33)).astype(np.float32), device=device)
     out["matmul"] = (a @ b).numpy()

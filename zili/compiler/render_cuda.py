@@ -137,11 +137,11 @@ class CUDARenderer(GroupRenderer):
         inner = list(kernel.reduce_axes)
         if not inner or stage.kind != "reduce":
             return super().inner_loops(kernel, body, stage)
-        loop = [f"for ({self.i64} j = lid; j < {self.total(inner)}; j += {self.group}) {{",
-                *self.split("j", inner, [self.size(d) for d in inner]), *body, "}"]
+        loop = self.row_loop(kernel, body, stage)  # pass 0 or 1 of a two-pass reduction too
         k = kernel.stages.index(stage)
         dtype = stage.value.dtype
         acc_t = self.acc_type(stage, dtype)
         is_max = "true" if stage.op is Op.AMAX else "false"
         return loop + [f"a{k} = zili_block<{acc_t}>(a{k}, ({acc_t})"
-                       f"{self.acc_init(stage, dtype)}, {is_max});"]
+                       f"{self.acc_init(stage, dtype)}, {is_max});",
+                       *self.partial_store(stage, k)]

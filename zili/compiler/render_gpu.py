@@ -4,10 +4,18 @@ code generation. A dialect only spells it (:attr:`GroupRenderer.spell` and type 
 How kernels map onto work-items:
 
 * elementwise kernels (no reduce axes): one work-item per output element, in work-groups of
-  :attr:`GroupRenderer.group`; the flat id is split into coordinates;
+  :attr:`GroupRenderer.group`; the flat id is split into coordinates. Where every operand
+  and store is contiguous (or broadcast) along the last axis and unmasked, each work-item
+  takes :data:`WIDTH` neighbours along it with vector loads and stores (the dialect's
+  ``vload``/``vstore``), and a scalar tail where the axis does not divide;
 * reductions: one work-group per row; each work-item folds a strided slice of the row, then
   the group combines the partial results as a tree in local memory; ``row`` stores are made
-  by work-item 0, ``full`` stages after the reductions again stride over the row;
+  by work-item 0, ``full`` stages after the reductions again stride over the row. A few
+  long rows (at most :data:`FEW_ROWS` rows of at least :data:`LONG_ROW`) take two passes
+  when no stage stores every point: pass 0 gives each row several work-groups, which write
+  partial results to scratch buffers; pass 1 folds them, one group per row, and stores.
+  Without fp64, float sums accumulate in float with Kahan compensation per work-item,
+  then as a tree (pairwise);
 * MATMUL (``special="matmul"``): 32x32 output tiles per group of 8x8 work-items, each
   work-item holding a 4x4 register block; 16-deep slices of both operands are staged in
   local memory (read through their views, so transposes and offsets cost nothing);
@@ -24,13 +32,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from zili.compiler.ir import Kernel, Stage
+from zili.compiler.ir import Kernel, Stage, walk
 from zili.compiler.renderer import CLikeRenderer
-from zili.dtype import DType
+from zili.dtype import DType, float32, float64, int64
 from zili.ops import Op
 from zili.ops.view import View, contiguous_strides
 
 TILE, BLOCK, DEPTH = 32, 4, 16  # matmul: output tile per group, per work-item, K per step
+WIDTH = 4  # elementwise: neighbours per work-item along a contiguous last axis
+# Two passes when a row has at least LONG_ROW points and there are at most FEW_ROWS rows
+# (one group per row would leave most compute units idle); each partial covers at least
+# PART points per work-item, and a row has at most MAX_PARTS partials.
+LONG_ROW, FEW_ROWS, PART, MAX_PARTS = 1 << 14, 16, 32, 64
 
 
 class GroupRenderer(CLikeRenderer):
@@ -49,10 +62,27 @@ class GroupRenderer(CLikeRenderer):
         self.group = min(self.group, max_group)
 
     def acc_type(self, stage: Stage, dtype: DType) -> str:
-        """Sums accumulate in double where the device has it, else in the compute type."""
+        """Sums accumulate in double where the device has it, else in float."""
         if stage.op is Op.SUM and dtype.is_floating_point and not self.fp64:
             return "float"
         return super().acc_type(stage, dtype)
+
+    def _kahan(self, stage: Stage, dtype: DType) -> bool:
+        return self.acc_type(stage, dtype) == "float" and stage.op is Op.SUM
+
+    def accumulate(self, stage: Stage, dtype: DType, acc: str, value: str) -> str:
+        """A float sum without fp64 is compensated (Kahan; reset where a term or the sum
+        is not finite, so infinities and NaNs propagate as in a plain sum)."""
+        if not self._kahan(stage, dtype):
+            return super().accumulate(stage, dtype, acc, value)
+        return (f"{{ float y = {value} - {acc}c; float t = {acc} + y; "
+                f"{acc}c = (t - {acc}) - y; if (!isfinite({acc}c)) {acc}c = 0; {acc} = t; }}")
+
+    def alu(self, op: Op, dtype: DType, s: list[str]) -> str:
+        """Without fp64, a float MOD runs in float (fmod is exact in every precision)."""
+        if op is Op.MOD and dtype.is_floating_point and not self.fp64:
+            return f"zili_fmodf({s[0]},{s[1]})"
+        return super().alu(op, dtype, s)
 
     def num(self, value: int, literal: bool = False) -> str:
         """Dynamic mode passes every integer (strides of 1 too), so fewer programs exist."""
@@ -76,11 +106,14 @@ class GroupRenderer(CLikeRenderer):
     # --- the kernel function --------------------------------------------------------------
 
     def function(self, kernel: Kernel, body: list[str]) -> str:
-        """The kernel function: buffers, random bases, parameters, then the error flag."""
+        """The kernel function: buffers, scratch buffers of a two-pass reduction, random
+        bases, parameters, the pass number, then the error flag."""
         g = self.spell["global"]
         args = [f"{g} {self.storage_type(d)}* b{i}" for i, d in enumerate(kernel.buffers)]
+        args += [f"{g} {self.storage_type(d)}* t{k}" for k, (_, d) in self._parts_of.items()]
         args += [f"{self.i64} rnd{k}" for k in range(kernel.random_params)]
         args += [f"{self.i64} {name}" for name in self.param_names]
+        args += [f"{self.i64} zpass"] if self._parts else []
         if kernel.checks_indices:
             args.append(f"{g} int* zerr")
         flag = ["if (err) zerr[0] = 1;"] if kernel.checks_indices else []
@@ -103,25 +136,27 @@ class GroupRenderer(CLikeRenderer):
         return "*".join(f"({self.i64}){self.size(d)}" for d in axes) or "1"
 
     def loops(self, kernel: Kernel, body: list[str]) -> list[str]:
-        """Kept axes: one work-item per point (elementwise) or one group per row."""
+        """Kept axes: one work-item per point (elementwise) or one group per row (in pass 0
+        of a two-pass reduction, ``parts`` groups per row)."""
         kept = [d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes]
         sizes = [self.size(d) for d in kept]
         if not kernel.reduce_axes:
             gid = self.spell["gid"].format(0)
             return [f"{self.i64} gid = {gid};", f"if (gid < {self.total(kept)}) {{",
                     *self.split("gid", kept, sizes), *body, "}"]
-        head = [f"{self.i64} row = {self.spell['group_id'].format(0)};",
-                f"int lid = {self.spell['lid'].format(0)};",
-                *self.split("row", kept, sizes)]
-        return self._scratch + head + body
+        group = self.spell["group_id"].format(0)
+        head = [f"{self.i64} row = {group};", f"int lid = {self.spell['lid'].format(0)};"]
+        if self._parts:
+            head += [f"{self.i64} part = row % {self.parts()}; if (zpass == 0) row /= "
+                     f"{self.parts()};"]
+        return self._scratch + head + self.split("row", kept, sizes) + body
 
     def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
         """Reduce axes: the group strides over the row (and combines reductions as a tree)."""
         inner = list(kernel.reduce_axes)
         if not inner:
             return body
-        loop = [f"for ({self.i64} j = lid; j < {self.total(inner)}; j += {self.group}) {{",
-                *self.split("j", inner, [self.size(d) for d in inner]), *body, "}"]
+        loop = self.row_loop(kernel, body, stage)
         if stage.kind != "reduce":
             return loop
         k = kernel.stages.index(stage)
@@ -139,30 +174,178 @@ class GroupRenderer(CLikeRenderer):
         return loop + [f"{scratch}[lid] = {acc};", bar,
                        f"for (int s = {self.group // 2}; s > 0; s >>= 1) {{",
                        f"if (lid < s) {{ {combine} }}", bar, "}",
-                       f"{acc} = {scratch}[0];", bar]
+                       f"{acc} = {scratch}[0];", bar, *self.partial_store(stage, k)]
+
+    def row_loop(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
+        """The group's strided loop over the row around ``body``. In a two-pass reduction,
+        pass 0 covers the part of the row this group owns and pass 1 folds the partial
+        results of the row's groups (``t<k>``) instead."""
+        inner = list(kernel.reduce_axes)
+        total = self.total(inner)
+        first, end = "lid", total
+        if self._parts:
+            chunk = f"(({total} + {self.parts()} - 1) / {self.parts()})"
+            first, end = f"part * {chunk} + lid", f"min({total}, (part + 1) * {chunk})"
+        decl = []
+        if stage.kind == "reduce" and self._kahan(stage, stage.value.dtype):
+            decl = [f"float a{kernel.stages.index(stage)}c = 0;"]
+        loop = [f"for ({self.i64} j = {first}; j < {end}; j += {self.group}) {{",
+                *self.split("j", inner, [self.size(d) for d in inner]), *body, "}"]
+        if not self._parts:
+            return decl + loop
+        k = kernel.stages.index(stage)
+        fold = self.accumulate(stage, stage.value.dtype, f"a{k}",
+                               f"t{k}[row * {self.parts()} + j]")
+        return decl + ["if (zpass == 0) {", *loop, "} else {",
+                       f"for ({self.i64} j = lid; j < {self.parts()}; j += {self.group}) "
+                       f"{{ {fold} }}", "}"]
+
+    def partial_store(self, stage: Stage, k: int) -> list[str]:
+        """Pass 0 of a two-pass reduction: work-item 0 stores the group's partial result."""
+        if not self._parts:
+            return []
+        return [f"if (zpass == 0 && lid == 0) t{k}[row * {self.parts()} + part] = a{k};"]
+
+    # --- two-pass reductions and vector elementwise kernels: the choices -----------------
+
+    def two_pass(self, kernel: Kernel) -> int:
+        """Partial results per row when ``kernel`` takes two passes (else 0): a few long
+        rows, only reduce and row stages, and no reduction reading another's result."""
+        if not kernel.reduce_axes or kernel.special:
+            return 0
+        length = _prod(kernel.shape[d] for d in kernel.reduce_axes)
+        rows = _prod(kernel.shape) // max(length, 1)
+        if length < LONG_ROW or rows > FEW_ROWS or any(
+                s.kind == "full" or (s.kind == "reduce" and any(
+                    n.kind == "acc" for n in walk(s.value))) for s in kernel.stages):
+            return 0
+        return max(2, min(MAX_PARTS, length // (self.group * PART)))
+
+    def scratch(self, kernel: Kernel) -> list[tuple[int, DType]]:
+        """Scratch buffers (count, dtype) the launches of ``kernel`` share: one per reduce
+        stage of a two-pass reduction, holding every row's partial results."""
+        parts = self.two_pass(kernel)
+        if not parts:
+            return []
+        rows = _prod(kernel.shape) // _prod(kernel.shape[d] for d in kernel.reduce_axes)
+        return [(rows * parts, self._acc_dtype(s)) for s in kernel.stages if s.kind == "reduce"]
+
+    def _acc_dtype(self, stage: Stage) -> DType:
+        dtype = stage.value.dtype
+        if stage.op is Op.SUM:
+            return (float64 if self.fp64 else float32) if dtype.is_floating_point else int64
+        return float32 if dtype.name in ("float16", "bfloat16") else dtype
+
+    def vector(self, kernel: Kernel) -> bool:
+        """Whether each work-item of elementwise ``kernel`` takes :data:`WIDTH` neighbours:
+        every store and load contiguous (or broadcast, for loads) along the last axis,
+        unmasked, no gather or random (they index by coordinates)."""
+        if kernel.reduce_axes or kernel.special or not kernel.shape or \
+                (not self.dynamic and kernel.shape[-1] < WIDTH):
+            return False
+        for stage in kernel.stages:
+            view = kernel.store_view(stage)
+            if stage.kind != "full" or view.mask is not None or view.strides[-1] != 1:
+                return False
+            for n in walk(stage.value):
+                if n.kind in ("gather", "random") or n.kind == "load" and (
+                        n.arg[1].mask is not None or n.arg[1].strides[-1] not in (0, 1)):
+                    return False
+        return True
+
+    def vload(self, dtype: DType, buf: int, index: str, width: int) -> tuple[list[str], list[str]]:
+        """Dialect: ``width`` neighbours from ``index`` of buffer ``buf``: (declarations,
+        one compute expression per lane). The base reads them one by one."""
+        return [], [self.load(dtype, buf, f"({index})+{lane}") for lane in range(width)]
+
+    def vstore(self, dtype: DType, buf: int, index: str, values: list[str]) -> str:
+        """Dialect: store compute ``values`` at ``index`` and its neighbours. The base
+        stores them one by one."""
+        return " ".join(self.store(dtype, buf, f"({index})+{lane}", v)
+                        for lane, v in enumerate(values))
+
+    def render_vector(self, kernel: Kernel) -> str:
+        """An elementwise kernel with :data:`WIDTH` neighbours per work-item (see
+        :meth:`vector`): vector loads and stores, each lane's arithmetic in scalars (so
+        results are those of the scalar kernel), a scalar loop for a short tail."""
+        nd, full = len(kernel.shape), set(range(len(kernel.shape)))
+        last, n = nd - 1, self.size(nd - 1)
+        coords = [f"i{d}" for d in range(nd)]
+        vector: list[str] = []
+        tail: list[str] = []
+        for stage in kernel.stages:  # stage by stage: a later stage may read an earlier one
+            dtype, store = stage.value.dtype, kernel.store_view(stage)
+            lanes: list[dict[tuple, str]] = [{} for _ in range(WIDTH)]
+            for node in walk(stage.value):
+                if node.kind != "load" or node.arg[1].strides[-1] != 1 or node.key() in lanes[0]:
+                    continue
+                decl, values = self.vload(node.dtype, node.arg[0],
+                                          self.address(node.arg[1], coords), WIDTH)
+                vector += decl
+                for lane, value in enumerate(values):
+                    name = f"v{self._fresh()}"
+                    vector.append(f"{self.compute_type(node.dtype)} {name} = {value};")
+                    lanes[lane][node.key()] = name
+            results = [self.expr_lines(stage.value, full, names, vector) for names in lanes]
+            vector.append(self.vstore(dtype, stage.out, self.address(store, coords), results))
+            value = self.expr_lines(stage.value, full, {}, tail)
+            tail.append(self.store(dtype, stage.out, self.address(store, coords), value))
+        quads = f"(({n} + {WIDTH - 1}) / {WIDTH})"
+        sizes = [self.size(d) for d in range(last)] + [quads]
+        gid = self.spell["gid"].format(0)
+        body = [f"{self.i64} gid = {gid};",
+                f"if (gid < {self.total(list(range(last)))} * {quads}) {{",
+                *self.split("gid", list(range(nd)), sizes), f"i{last} *= {WIDTH};",
+                f"if (i{last} + {WIDTH} <= {n}) {{", *vector, "} else {",
+                f"for (; i{last} < {n}; i{last}++) {{", *tail, "}", "}", "}"]
+        return self.function(kernel, body)
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Source and parameters; reductions store their row results from work-item 0."""
         self._scratch: list[str] = []
         self._grouped = bool(kernel.reduce_axes)  # one work-group per row
-        if kernel.special == "matmul":
+        self._parts, self._parts_text = self.two_pass(kernel), ""
+        reduces = [k for k, s in enumerate(kernel.stages) if s.kind == "reduce"]
+        self._parts_of = dict(zip(reduces, self.scratch(kernel)))
+        if kernel.special == "matmul" or self.vector(kernel):
             self.params, self.param_names, self._names = [], [], 0
             self._shape = kernel.shape
             if self.dynamic:
                 self.params += list(kernel.shape)
                 self.param_names += [f"n{d}" for d in range(len(kernel.shape))]
-            return self.render_matmul(kernel), self.params
+            if kernel.special == "matmul":
+                return self.render_matmul(kernel), self.params
+            return self.render_vector(kernel), self.params
         return super().render(kernel)
+
+    def parts(self) -> str:
+        """The number of partial results per row of a two-pass reduction, in the source (a
+        parameter in dynamic mode, made on first use)."""
+        if not self._parts_text:
+            self._parts_text = self.num(self._parts)
+        return self._parts_text
 
     def row_store(self, dtype: DType, buf: int, index: str, value: str) -> str:
         """Row results of a reduction are stored once, by work-item 0."""
         text = self.store(dtype, buf, index, value)
+        if self._parts:
+            return f"if (zpass == 1 && lid == 0) {{ {text} }}"
         return f"if (lid == 0) {{ {text} }}" if self._grouped else text
 
     # --- launch geometry ------------------------------------------------------------------
 
+    def launches(self, kernel: Kernel) -> list[Any]:
+        """The geometry of each launch: pass 0 and pass 1 of a two-pass reduction (each
+        gets its pass number as its last integer argument), else the one launch."""
+        parts = self.two_pass(kernel)
+        if not parts:
+            return [self.geometry(kernel)]
+        rows = _prod(kernel.shape) // _prod(kernel.shape[d] for d in kernel.reduce_axes)
+        return [((rows * parts * self.group,), (self.group,)),
+                ((rows * self.group,), (self.group,))]
+
     def geometry(self, kernel: Kernel) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """(global size, local size) of ``kernel``'s launch."""
+        """(global size, local size) of ``kernel``'s (single) launch."""
         shape = kernel.shape
         if kernel.special == "matmul":
             m, n = shape[-3], shape[-2]
@@ -175,6 +358,8 @@ class GroupRenderer(CLikeRenderer):
         elif kernel.reduce_axes:
             rows = _prod(s for d, s in enumerate(shape) if d not in kernel.reduce_axes)
             return (rows * self.group,), (self.group,)
+        elif self.vector(kernel):
+            count = _prod(shape[:-1]) * -(-shape[-1] // WIDTH)
         else:
             count = _prod(shape)
         return (max(1, -(-count // self.group)) * self.group,), (self.group,)

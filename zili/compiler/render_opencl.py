@@ -4,6 +4,8 @@ and helper functions. Everything else is :class:`~zili.compiler.render_gpu.Group
 float16 is stored as ``half`` and read and written with ``vload_half``/``vstore_half_rte``
 (core OpenCL, so it needs no ``cl_khr_fp16``); bfloat16 is stored as the ``ushort`` bits.
 Both are computed in float and rounded after every operation, as on the other devices.
+Vector loads and stores are ``vloadN``/``vstoreN`` (``vload_halfN`` for float16). Without
+``cl_khr_fp64`` the source holds no ``double``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from __future__ import annotations
 from zili.compiler.render_gpu import GroupRenderer
 from zili.dtype import DType
 
-PRELUDE = r"""#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+FP64 = r"""#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+double zili_fmod(double a, double b) { double r = fmod(a, b);
+  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+"""
+PRELUDE = r"""float zili_fmodf(float a, float b) { float r = fmod(a, b);
+  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0f, b); return r; }
 float bf2f(ushort b) { return as_float((uint)b << 16); }
 ushort f2bf(float f) { uint u = as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40);
@@ -23,8 +30,6 @@ long zili_floordiv(long a, long b) { if (b == 0) return 0;
   long q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; }
 long zili_imod(long a, long b) { if (b == 0 || b == -1) return 0;
   long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
-double zili_fmod(double a, double b) { double r = fmod(a, b);
-  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
 """
 
 _STORAGE = {"bool": "uchar", "uint8": "uchar", "int8": "char", "int16": "short",
@@ -36,9 +41,13 @@ _STORAGE = {"bool": "uchar", "uint8": "uchar", "int8": "char", "int16": "short",
 class OpenCLRenderer(GroupRenderer):
     """OpenCL C 1.2."""
 
-    prelude = PRELUDE
     float_suffix = False  # math functions are overloaded
     i64, u64, i64_suffix, u64_suffix, i64_min = "long", "ulong", "L", "UL", "LONG_MIN"
+
+    @property
+    def prelude(self) -> str:  # type: ignore[override]
+        """Helpers every kernel starts with; the double ones only where fp64 exists."""
+        return (FP64 if self.fp64 else "") + PRELUDE
 
     def storage_type(self, dtype: DType) -> str:
         """The OpenCL element type of a buffer."""
@@ -61,6 +70,22 @@ class OpenCLRenderer(GroupRenderer):
         if dtype.name == "bfloat16":
             return f"b{buf}[{index}] = f2bf({value});"
         return f"b{buf}[{index}] = {value};"
+
+    def vload(self, dtype: DType, buf: int, index: str, width: int) -> tuple[list[str], list[str]]:
+        """``vloadN`` (``vload_halfN``) at ``index``; the lanes as compute values."""
+        v, half = f"w{self._fresh()}", dtype.name == "float16"
+        t, fn = ("float", "vload_half") if half else (self.storage_type(dtype), "vload")
+        lanes = [f"{v}.s{k}" for k in range(width)]
+        return [f"{t}{width} {v} = {fn}{width}(0, b{buf} + ({index}));"], [
+            f"bf2f({x})" if dtype.name == "bfloat16" else x for x in lanes]
+
+    def vstore(self, dtype: DType, buf: int, index: str, values: list[str]) -> str:
+        """``vstoreN`` (``vstore_halfN_rte``) of the lanes at ``index``."""
+        n, at, t = len(values), f"0, b{buf} + ({index})", self.storage_type(dtype)
+        if dtype.name == "float16":
+            return f"vstore_half{n}_rte((float{n})({', '.join(values)}), {at});"
+        lanes = [f"f2bf({v})" for v in values] if dtype.name == "bfloat16" else values
+        return f"vstore{n}(({t}{n})({', '.join(lanes)}), {at});"
 
     def round_half(self, dtype: DType, text: str) -> str:
         """Round a float to float16/bfloat16 precision and back."""

@@ -100,6 +100,16 @@ class CLikeRenderer:
         itself, as on the CPU)."""
         return None
 
+    def launches(self, kernel: Kernel) -> list[Any]:
+        """Dialect: the geometry of each launch the kernel takes; with more than one, each
+        launch gets its number as a last integer argument (a two-pass reduction)."""
+        return [self.geometry(kernel)]
+
+    def scratch(self, kernel: Kernel) -> list[tuple[int, DType]]:
+        """Dialect: scratch buffers (count, dtype) the kernel's launches share, passed after
+        its buffers (partial results of a two-pass reduction)."""
+        return []
+
     def function(self, kernel: Kernel, body: list[str]) -> str:
         """Dialect: the whole kernel function around the rendered ``body``."""
         raise NotImplementedError
@@ -276,6 +286,13 @@ class CLikeRenderer:
             return "double" if dtype.is_floating_point else self.i64
         return self.compute_type(dtype)
 
+    def accumulate(self, stage: Stage, dtype: DType, acc: str, value: str) -> str:
+        """The statement folding ``value`` into accumulator ``acc`` (AMAX keeps NaNs)."""
+        if stage.op is Op.SUM:
+            return f"{acc} += {value};"
+        nan = f"||{value}!={value}" if dtype.is_floating_point else ""
+        return f"if ({value}>{acc}{nan}) {acc} = {value};"
+
     def acc_init(self, stage: Stage, dtype: DType) -> str:
         """The identity of the reduction."""
         if stage.op is Op.SUM:
@@ -307,11 +324,7 @@ class CLikeRenderer:
                 acc = f"a{k}"
                 body.append(f"{self.acc_type(stage, dtype)} {acc} = "
                             f"{self.acc_init(stage, dtype)};")
-                if stage.op is Op.SUM:
-                    lines.append(f"{acc} += {value};")
-                else:
-                    nan = f"||{value}!={value}" if dtype.is_floating_point else ""
-                    lines.append(f"if ({value}>{acc}{nan}) {acc} = {value};")
+                lines.append(self.accumulate(stage, dtype, acc, value))
                 body += self.inner_loops(kernel, lines, stage)
                 result = self.cast(dtype, out_dtype, acc) if stage.op is Op.SUM and \
                     dtype.name != "float64" else acc

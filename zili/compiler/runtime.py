@@ -54,9 +54,11 @@ class Signature:
 
 class Launchable:
     """A compiled kernel bound to its integer parameters and launch geometry:
-    ``run(buffers, random_bases)``."""
+    ``run(buffers, random_bases)``. A kernel may take several launches (a two-pass
+    reduction), sharing scratch buffers allocated once."""
 
-    __slots__ = ("device", "program", "ints", "describe", "source", "geometry")
+    __slots__ = ("device", "program", "ints", "describe", "source", "geometry", "launches",
+                 "scratch", "_scratch")
 
     def __init__(self, device: Any, kernel: Kernel, dynamic: bool,
                  rendered: tuple[Any, str, list[int]] | None = None,
@@ -66,8 +68,11 @@ class Launchable:
         name by default) and compile it through ``device``."""
         self.device = device
         renderer, source, ints = rendered or _render(device, kernel, dynamic)
-        self.geometry = renderer.geometry(kernel)
-        signature = Signature(len(kernel.buffers), kernel.random_params + len(ints),
+        self.launches = renderer.launches(kernel)
+        self.geometry = self.launches[0]
+        self.scratch, self._scratch = renderer.scratch(kernel), None
+        signature = Signature(len(kernel.buffers) + len(self.scratch),
+                              kernel.random_params + len(ints) + (len(self.launches) > 1),
                               kernel.checks_indices)
         self.program = device.compile(function or kernel.name, source, signature)
         self.ints, self.describe, self.source = ints, kernel.describe(), source
@@ -80,14 +85,25 @@ class Launchable:
         range."""
         Stats.launched += 1
         ints = [*random_bases, *self.ints]
+        if len(self.launches) > 1:
+            if self._scratch is None:
+                self._scratch = [self.device.alloc(n, dt) for n, dt in self.scratch]
+            buffers = [*buffers, *self._scratch]
+            failed = False
+            for p, geometry in enumerate(self.launches):
+                failed |= self._launch(buffers, [*ints, p], geometry)
+            return failed
+        return self._launch(buffers, ints, self.geometry)
+
+    def _launch(self, buffers: list[Any], ints: list[int], geometry: Any) -> bool:
         if debug_level():
             start = time.perf_counter()
-            failed = self.device.launch(self.program, buffers, ints, self.geometry)
+            failed = self.device.launch(self.program, buffers, ints, geometry)
             self.device.synchronize()
             print(f"[zili] {self.describe} {1e6 * (time.perf_counter() - start):.1f} us",
                   file=sys.stderr)
             return failed
-        return self.device.launch(self.program, buffers, ints, self.geometry)
+        return self.device.launch(self.program, buffers, ints, geometry)
 
 
 def _render(device: Any, kernel: Kernel, dynamic: bool) -> tuple[Any, str, list[int]]:

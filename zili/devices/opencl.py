@@ -2,11 +2,10 @@
 any CPU through PoCL) via ``pyopencl``, the optional extra ``zili[opencl]``.
 
 ``ZILI_OPENCL_DEVICE=<platform>:<device>`` picks one (each an index or part of the name,
-e.g. ``pocl:0``); otherwise the first GPU, else the first device of a platform other than
-Oclgrind (a simulator for checking kernels). Kernels come from the OpenCL renderer; the
-program binaries are cached on disk by a hash of source and device. MATMUL runs the
-compiler's tiled kernel (no vendor BLAS needed). Buffers are ``cl.Buffer``s of at least one
-element (OpenCL has no empty buffers).
+e.g. ``pocl:0``); otherwise the first GPU, else the first device outside Oclgrind (a
+simulator for checking kernels). ``ZILI_OPENCL_FP64=0`` (or ``fp64=False``) treats it as a
+device without ``cl_khr_fp64``. Program binaries are cached on disk by a hash of source and
+device; MATMUL runs the compiler's tiled kernel. Buffers hold at least one element.
 """
 
 from __future__ import annotations
@@ -31,11 +30,8 @@ OPTIONS = ["-cl-fp32-correctly-rounded-divide-sqrt"]  # divisions and sqrt as on
 
 
 def pyopencl() -> Any:
-    """The pyopencl module, imported on first use (it is optional and slow to import).
-
-    Raises:
-        RuntimeError: saying how to install it when it is missing.
-    """
+    """The pyopencl module, imported on first use (optional, slow to import); raises
+    RuntimeError saying how to install it when it is missing."""
     if importlib.util.find_spec("pyopencl") is None:
         raise RuntimeError("device 'opencl' is not available: pyopencl is not installed "
                            "(pip install 'zili[opencl]', which brings PoCL for the CPU)")
@@ -44,11 +40,8 @@ def pyopencl() -> Any:
 
 def choose_device(cl: Any, spec: str | None = None) -> Any:
     """The OpenCL device ``spec`` names (``ZILI_OPENCL_DEVICE``), else the first GPU, else
-    the first device outside Oclgrind.
-
-    Raises:
-        RuntimeError: when there is no platform, or ``spec`` names no device (listing them).
-    """
+    the first device outside Oclgrind. Raises RuntimeError when there is no platform, or
+    ``spec`` names no device (listing them)."""
     try:
         found = [(p, d) for p in cl.get_platforms() for d in p.get_devices()]
     except cl.Error as e:
@@ -73,6 +66,18 @@ def choose_device(cl: Any, spec: str | None = None) -> Any:
     return usable[0]
 
 
+def describe(cl: Any, d: Any, no_fp64: bool = False) -> Capabilities:
+    """Kind, name, dtypes, memory, compute units, local memory, work-group limit and notable
+    extensions of OpenCL device ``d`` (``no_fp64``: as if it lacked ``cl_khr_fp64``)."""
+    kind = "gpu" if d.type & cl.device_type.GPU else "cpu" if d.type & cl.device_type.CPU \
+        else "accelerator"
+    ext = tuple(e for e in d.extensions.split() if e.endswith(
+        ("fp64", "fp16", "int64_base_atomics", "subgroups")) and not (no_fp64 and "fp64" in e))
+    dtypes = tuple(t for t in ALL_DTYPES if "cl_khr_fp64" in ext or t.name != "float64")
+    return Capabilities(kind, f"{d.platform.name}: {d.name}", dtypes, d.global_mem_size,
+                        d.max_compute_units, d.local_mem_size, d.max_work_group_size, ext)
+
+
 class Buffer:
     """A ``cl.Buffer`` with its element count (``len``) and dtype."""
 
@@ -93,25 +98,19 @@ class OpenCLDevice(CompiledDevice):
     source_suffix, binary_suffix = ".cl", ".clbin"
     program_per_plan = True  # PoCL takes about a second per build
 
-    def __init__(self, spec: str | None = None) -> None:
+    def __init__(self, spec: str | None = None, fp64: bool | None = None) -> None:
         self.cl = cl = pyopencl()
         self.dev = choose_device(cl, spec)
         self.ctx = cl.Context([self.dev])
         self.queue = cl.CommandQueue(self.ctx)
-        self.extensions = tuple(self.dev.extensions.split())
-        self.fp64 = "cl_khr_fp64" in self.extensions
+        off = fp64 is False or os.environ.get("ZILI_OPENCL_FP64") == "0"  # test the no-fp64 path
+        self.caps = describe(cl, self.dev, off)
+        self.fp64 = "cl_khr_fp64" in self.caps.extensions
         self._err = cl.Buffer(self.ctx, cl.mem_flags.READ_WRITE, 4)
 
     def capabilities(self) -> Capabilities:
         """The OpenCL device's memory, compute units, local memory and work-group limit."""
-        d, cl = self.dev, self.cl
-        kind = "gpu" if d.type & cl.device_type.GPU else "cpu" if d.type & \
-            cl.device_type.CPU else "accelerator"
-        dtypes = tuple(t for t in ALL_DTYPES if self.fp64 or t.name != "float64")
-        return Capabilities(kind, f"{d.platform.name}: {d.name}", dtypes, d.global_mem_size,
-                            d.max_compute_units, d.local_mem_size, d.max_work_group_size,
-                            tuple(e for e in self.extensions if e.endswith(
-                                ("fp64", "fp16", "int64_base_atomics", "subgroups"))))
+        return self.caps
 
     def renderer(self, dynamic: bool) -> OpenCLRenderer:
         """The OpenCL renderer for this device's work-group limit and fp64 support."""
@@ -151,11 +150,8 @@ class OpenCLDevice(CompiledDevice):
         return f"{d.platform.name}|{d.name}|{d.driver_version}|{' '.join(OPTIONS)}"
 
     def build(self, name: str, source_path: Path, source: str) -> bytes:
-        """Build OpenCL C with the device's driver; the binary it returns.
-
-        Raises:
-            CompileError: with the build log and the path of the source.
-        """
+        """Build OpenCL C with the device's driver; the binary it returns. Raises
+        CompileError with the build log and the path of the source."""
         try:
             program = self.cl.Program(self.ctx, source).build(options=OPTIONS, cache_dir=False)
         except self.cl.Error as e:
@@ -175,11 +171,8 @@ class OpenCLDevice(CompiledDevice):
     def launch(self, program: Program, buffers: list[Buffer], ints: list[int],
                geometry: Any) -> bool:
         """Enqueue the kernel over ``geometry`` (global, local sizes); True when a checked
-        kernel found an index out of range (that check waits for the kernel).
-
-        Raises:
-            LaunchError: naming the kernel and its source when the driver refuses it.
-        """
+        kernel found an index out of range (that check waits for the kernel). Raises
+        LaunchError naming the kernel and its source when the driver refuses it."""
         checks = program.signature.checks
         args = [b.mem for b in buffers] + [np.int64(i) for i in ints]
         if checks:
@@ -205,15 +198,11 @@ def _raw(array: np.ndarray) -> np.ndarray:
 
 def _priority() -> int:
     """Above the cpu device only when pyopencl sees a GPU; otherwise asked for by name."""
-    if importlib.util.find_spec("pyopencl") is None:
-        return -5
-    try:
+    try:  # no pyopencl, or a broken ICD, must not break `import zili`
         cl = pyopencl()
-        gpus = [d for p in cl.get_platforms() for d in p.get_devices()
-                if d.type & cl.device_type.GPU and "oclgrind" not in p.name.lower()]
-    except Exception:  # a broken ICD must not break `import zili`
+        return 15 if choose_device(cl, "").type & cl.device_type.GPU else -5
+    except Exception:
         return -5
-    return 15 if gpus else -5
 
 
 register_device("opencl", OpenCLDevice, priority=_priority)
