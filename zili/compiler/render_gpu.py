@@ -54,12 +54,15 @@ class GroupRenderer(CLikeRenderer):
              "group_id": "get_group_id({})", "barrier": "barrier(CLK_LOCAL_MEM_FENCE);",
              "local": "__local", "global": "__global"}
     prelude = ""
+    fp64_prelude = ""  # dialect: helpers that need fp64 (put before the prelude where it is)
     group = 128  # work-items per group (elementwise and reductions)
 
     def __init__(self, dynamic: bool = False, fp64: bool = True, max_group: int = 256):
         super().__init__(dynamic)
         self.fp64 = fp64
         self.group = min(self.group, max_group)
+        if fp64:
+            self.prelude = self.fp64_prelude + self.prelude
 
     def acc_type(self, stage: Stage, dtype: DType) -> str:
         """Sums accumulate in double where the device has it, else in float."""
@@ -237,26 +240,33 @@ class GroupRenderer(CLikeRenderer):
         return float32 if dtype.name in ("float16", "bfloat16") else dtype
 
     def vector(self, kernel: Kernel) -> bool:
-        """Whether each work-item of elementwise ``kernel`` takes :data:`WIDTH` neighbours:
-        every store and load contiguous (or broadcast, for loads) along the last axis,
-        unmasked, no gather or random (they index by coordinates)."""
+        """Whether each work-item of elementwise ``kernel`` takes :data:`WIDTH` neighbours
+        along the last axis: no mask, gather or random (they index by coordinates), and in
+        static mode every store contiguous and every load contiguous or broadcast along the
+        last axis. Dynamic (eager) kernels check their strides when they run instead, so
+        they have as many programs (each a build) as scalar ones would."""
         if kernel.reduce_axes or kernel.special or not kernel.shape or \
                 (not self.dynamic and kernel.shape[-1] < WIDTH):
             return False
         for stage in kernel.stages:
             view = kernel.store_view(stage)
-            if stage.kind != "full" or view.mask is not None or view.strides[-1] != 1:
+            if stage.kind != "full" or view.mask is not None or \
+                    (view.strides[-1] != 1 and not self.dynamic):
                 return False
             for n in walk(stage.value):
                 if n.kind in ("gather", "random") or n.kind == "load" and (
-                        n.arg[1].mask is not None or n.arg[1].strides[-1] not in (0, 1)):
+                        n.arg[1].mask is not None or
+                        (n.arg[1].strides[-1] not in (0, 1) and not self.dynamic)):
                     return False
         return True
 
-    def vload(self, dtype: DType, buf: int, index: str, width: int) -> tuple[list[str], list[str]]:
-        """Dialect: ``width`` neighbours from ``index`` of buffer ``buf``: (declarations,
-        one compute expression per lane). The base reads them one by one."""
-        return [], [self.load(dtype, buf, f"({index})+{lane}") for lane in range(width)]
+    def vload(self, dtype: DType, buf: int, index: str, width: int,
+              stride: str | None = None) -> tuple[list[str], list[str]]:
+        """Dialect: ``width`` neighbours from ``index`` of buffer ``buf`` (where ``stride``,
+        a parameter, is 0 rather than 1: one element, broadcast): (declarations, one
+        compute expression per lane). The base reads them one by one."""
+        step = f"*{stride}" if stride else ""
+        return [], [self.load(dtype, buf, f"({index})+{lane}{step}") for lane in range(width)]
 
     def vstore(self, dtype: DType, buf: int, index: str, values: list[str]) -> str:
         """Dialect: store compute ``values`` at ``index`` and its neighbours. The base
@@ -267,20 +277,25 @@ class GroupRenderer(CLikeRenderer):
     def render_vector(self, kernel: Kernel) -> str:
         """An elementwise kernel with :data:`WIDTH` neighbours per work-item (see
         :meth:`vector`): vector loads and stores, each lane's arithmetic in scalars (so
-        results are those of the scalar kernel), a scalar loop for a short tail."""
+        results are those of the scalar kernel), a scalar loop for a short tail and, in
+        dynamic mode, for strides other than 0 and 1 (loads) or 1 (stores)."""
         nd, full = len(kernel.shape), set(range(len(kernel.shape)))
         last, n = nd - 1, self.size(nd - 1)
         coords = [f"i{d}" for d in range(nd)]
         vector: list[str] = []
         tail: list[str] = []
+        checks: list[str] = []  # dynamic mode: the strides the vector path needs
         for stage in kernel.stages:  # stage by stage: a later stage may read an earlier one
             dtype, store = stage.value.dtype, kernel.store_view(stage)
             lanes: list[dict[tuple, str]] = [{} for _ in range(WIDTH)]
             for node in walk(stage.value):
-                if node.kind != "load" or node.arg[1].strides[-1] != 1 or node.key() in lanes[0]:
+                if node.kind != "load" or node.key() in lanes[0] or \
+                        (node.arg[1].strides[-1] == 0 and not self.dynamic):
                     continue
+                stride = self.num(node.arg[1].strides[-1]) if self.dynamic else None
+                checks += [f"({stride}==0||{stride}==1)"] if stride else []
                 decl, values = self.vload(node.dtype, node.arg[0],
-                                          self.address(node.arg[1], coords), WIDTH)
+                                          self.address(node.arg[1], coords), WIDTH, stride)
                 vector += decl
                 for lane, value in enumerate(values):
                     name = f"v{self._fresh()}"
@@ -288,6 +303,7 @@ class GroupRenderer(CLikeRenderer):
                     lanes[lane][node.key()] = name
             results = [self.expr_lines(stage.value, full, names, vector) for names in lanes]
             vector.append(self.vstore(dtype, stage.out, self.address(store, coords), results))
+            checks += [f"{self.num(store.strides[-1])}==1"] if self.dynamic else []
             value = self.expr_lines(stage.value, full, {}, tail)
             tail.append(self.store(dtype, stage.out, self.address(store, coords), value))
         quads = f"(({n} + {WIDTH - 1}) / {WIDTH})"
@@ -296,8 +312,10 @@ class GroupRenderer(CLikeRenderer):
         body = [f"{self.i64} gid = {gid};",
                 f"if (gid < {self.total(list(range(last)))} * {quads}) {{",
                 *self.split("gid", list(range(nd)), sizes), f"i{last} *= {WIDTH};",
-                f"if (i{last} + {WIDTH} <= {n}) {{", *vector, "} else {",
-                f"for (; i{last} < {n}; i{last}++) {{", *tail, "}", "}", "}"]
+                f"if (i{last} + {WIDTH} <= {n}{''.join('&&' + c for c in checks)}) {{",
+                *vector, "} else {",
+                f"for ({self.i64} e = min(({self.i64}){n}, i{last} + {WIDTH}); i{last} < e; "
+                f"i{last}++) {{", *tail, "}", "}", "}"]
         return self.function(kernel, body)
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:

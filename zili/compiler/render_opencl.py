@@ -4,8 +4,7 @@ and helper functions. Everything else is :class:`~zili.compiler.render_gpu.Group
 float16 is stored as ``half`` and read and written with ``vload_half``/``vstore_half_rte``
 (core OpenCL, so it needs no ``cl_khr_fp16``); bfloat16 is stored as the ``ushort`` bits.
 Both are computed in float and rounded after every operation, as on the other devices.
-Vector loads and stores are ``vloadN``/``vstoreN`` (``vload_halfN`` for float16). Without
-``cl_khr_fp64`` the source holds no ``double``.
+Vectors: ``vloadN``/``vstoreN`` (``vload_halfN``). Without fp64 no ``double`` appears.
 """
 
 from __future__ import annotations
@@ -41,13 +40,9 @@ _STORAGE = {"bool": "uchar", "uint8": "uchar", "int8": "char", "int16": "short",
 class OpenCLRenderer(GroupRenderer):
     """OpenCL C 1.2."""
 
+    prelude, fp64_prelude = PRELUDE, FP64
     float_suffix = False  # math functions are overloaded
     i64, u64, i64_suffix, u64_suffix, i64_min = "long", "ulong", "L", "UL", "LONG_MIN"
-
-    @property
-    def prelude(self) -> str:  # type: ignore[override]
-        """Helpers every kernel starts with; the double ones only where fp64 exists."""
-        return (FP64 if self.fp64 else "") + PRELUDE
 
     def storage_type(self, dtype: DType) -> str:
         """The OpenCL element type of a buffer."""
@@ -71,13 +66,17 @@ class OpenCLRenderer(GroupRenderer):
             return f"b{buf}[{index}] = f2bf({value});"
         return f"b{buf}[{index}] = {value};"
 
-    def vload(self, dtype: DType, buf: int, index: str, width: int) -> tuple[list[str], list[str]]:
-        """``vloadN`` (``vload_halfN``) at ``index``; the lanes as compute values."""
+    def vload(self, dtype: DType, buf: int, index: str, width: int,
+              stride: str | None = None) -> tuple[list[str], list[str]]:
+        """``vloadN`` (``vload_halfN``) at ``index``, or one element broadcast where
+        ``stride`` is 0; the lanes as compute values."""
         v, half = f"w{self._fresh()}", dtype.name == "float16"
         t, fn = ("float", "vload_half") if half else (self.storage_type(dtype), "vload")
-        lanes = [f"{v}.s{k}" for k in range(width)]
-        return [f"{t}{width} {v} = {fn}{width}(0, b{buf} + ({index}));"], [
-            f"bf2f({x})" if dtype.name == "bfloat16" else x for x in lanes]
+        load = f"{fn}{width}(0, b{buf} + ({index}))"
+        one = f"vload_half({index}, b{buf})" if half else f"b{buf}[{index}]"
+        load = f"{stride} == 1 ? {load} : ({t}{width})({one})" if stride else load
+        return [f"{t}{width} {v} = {load};"], [
+            f"bf2f({v}.s{k})" if dtype.name == "bfloat16" else f"{v}.s{k}" for k in range(width)]
 
     def vstore(self, dtype: DType, buf: int, index: str, values: list[str]) -> str:
         """``vstoreN`` (``vstore_halfN_rte``) of the lanes at ``index``."""
