@@ -55,10 +55,10 @@ class Signature:
 class Launchable:
     """A compiled kernel bound to its integer parameters and launch geometry:
     ``run(buffers, random_bases)``. A kernel may take several launches (a two-pass
-    reduction), sharing scratch buffers allocated once."""
+    reduction), sharing scratch buffers allocated with it (before any graph capture)."""
 
     __slots__ = ("device", "program", "ints", "describe", "source", "geometry", "launches",
-                 "scratch", "_scratch")
+                 "scratch")
 
     def __init__(self, device: Any, kernel: Kernel, dynamic: bool,
                  rendered: tuple[Any, str, list[int]] | None = None,
@@ -70,7 +70,7 @@ class Launchable:
         renderer, source, ints = rendered or _render(device, kernel, dynamic)
         self.launches = renderer.launches(kernel)
         self.geometry = self.launches[0]
-        self.scratch, self._scratch = renderer.scratch(kernel), None
+        self.scratch = [device.alloc(n, dt) for n, dt in renderer.scratch(kernel)]
         signature = Signature(len(kernel.buffers) + len(self.scratch),
                               kernel.random_params + len(ints) + (len(self.launches) > 1),
                               kernel.checks_indices)
@@ -86,9 +86,7 @@ class Launchable:
         Stats.launched += 1
         ints = [*random_bases, *self.ints]
         if len(self.launches) > 1:
-            if self._scratch is None:
-                self._scratch = [self.device.alloc(n, dt) for n, dt in self.scratch]
-            buffers = [*buffers, *self._scratch]
+            buffers = [*buffers, *self.scratch]
             failed = False
             for p, geometry in enumerate(self.launches):
                 failed |= self._launch(buffers, [*ints, p], geometry)
