@@ -28,6 +28,7 @@ MARKERS = ("Invalid read", "Invalid write", "data race", "Oclgrind - ", "barrier
 def workload(device: str) -> dict[str, np.ndarray]:
     """Every primitive on ``device``, on odd shapes through views; results by name."""
     import zili
+    from zili.compiler import render_gpu
     rng = np.random.default_rng(0)
     base = rng.standard_normal((5, 7)).astype(np.float32)
     ints = rng.integers(-9, 9, (5, 7))
@@ -56,22 +57,27 @@ def workload(device: str) -> dict[str, np.ndarray]:
     out["half-math"] = ((x.half() * 1.5 + 0.25).float()).numpy()
     out["long-row"] = zili.tensor(rng.standard_normal((3, 1000)), device=device).sum(1).numpy()
     out["all"] = zili.tensor(rng.standard_normal(3001), device=device).sum().numpy()
-    # two-pass reductions (a few rows of at least LONG_ROW points) and vector kernels with a
-    # scalar tail (the last axis 16387 = 4 * 4096 + 3), in float, integer and half types
-    long = zili.tensor(rng.standard_normal((2, 16387)).astype(np.float32), device=device)
-    out["two-pass-sum"] = long.sum(1).numpy()
-    out["two-pass-amax"] = long.amax(1).numpy()
-    out["two-pass-int"] = (long * 100).to("int64").sum(1).numpy()
-    out["two-pass-half"] = long.half().sum(1).float().numpy()
-    out["vector-tail"] = (long * 2 + long[:, :1]).exp2().half().float().numpy()
-    no64_device: str | zili.devices.Device = device
-    if device == "opencl":  # the same device treated as one without cl_khr_fp64
-        from zili.devices.opencl import OpenCLDevice
-        no64_device = OpenCLDevice(fp64=False)
-    no64 = zili.tensor(long.numpy(), device=no64_device)
-    out["no-fp64-sum"] = no64.sum(1).numpy()
-    out["no-fp64-rows"] = no64[:, :3000].sum(1).numpy()
-    out["no-fp64-mod"] = (no64 % 0.3).numpy()
+    # two-pass reductions and vector kernels with a scalar tail (1027 = 4 * 256 + 3), in
+    # float, integer and half types; rows of 1027 take two passes here (the threshold is
+    # lowered for this part: the simulator runs every work-item's every instruction)
+    long = zili.tensor(rng.standard_normal((2, 1027)).astype(np.float32), device=device)
+    saved, render_gpu.LONG_ROW = render_gpu.LONG_ROW, 1024
+    try:
+        out["two-pass-sum"] = long.sum(1).numpy()
+        out["two-pass-amax"] = long.amax(1).numpy()
+        out["two-pass-int"] = (long * 100).to("int64").sum(1).numpy()
+        out["two-pass-half"] = long.half().sum(1).float().numpy()
+        out["vector-tail"] = (long * 2 + long[:, :1]).exp2().half().float().numpy()
+        no64_device: str | zili.devices.Device = device
+        if device == "opencl":  # the same device treated as one without cl_khr_fp64
+            from zili.devices.opencl import OpenCLDevice
+            no64_device = OpenCLDevice(fp64=False)
+        no64 = zili.tensor(long.numpy(), device=no64_device)
+        out["no-fp64-sum"] = no64.sum(1).numpy()
+        out["no-fp64-rows"] = no64[:, :1000].sum(1).numpy()
+        out["no-fp64-mod"] = (no64 % 0.3).numpy()
+    finally:
+        render_gpu.LONG_ROW = saved
     a = zili.tensor(rng.standard_normal((2, 37, 19)).astype(np.float32), device=device)
     b = zili.tensor(rng.standard_normal((2, 19, 33)).astype(np.float32), device=device)
     out["matmul"] = (a @ b).numpy()
@@ -100,6 +106,20 @@ def workload(device: str) -> dict[str, np.ndarray]:
         out[f"jit-loss-{k}"] = fused(x[:, ::-1]).detach().numpy()
         out[f"jit-grad-{k}"] = w.grad.numpy()
     return out
+
+
+def test_the_long_rows_above_take_two_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zili.compiler import render_gpu
+    from zili.compiler.lower import lower_primitive
+    from zili.compiler.render_opencl import OpenCLRenderer
+    from zili.dtype import float32
+    from zili.ops import Op
+    from zili.ops.view import View
+    monkeypatch.setattr(render_gpu, "LONG_ROW", 1024)  # as the workload sets it
+    kernel, _ = lower_primitive(Op.SUM, (2, 1), float32, [(View((2, 1027)), float32)], (1,))
+    assert OpenCLRenderer(dynamic=True).two_pass(kernel) >= 2
+    kernel, _ = lower_primitive(Op.SUM, (2, 1), float32, [(View((2, 1000)), float32)], (1,))
+    assert OpenCLRenderer(dynamic=True).two_pass(kernel) == 0
 
 
 @pytest.mark.slow
