@@ -68,8 +68,7 @@ class OpenCLRenderer(GroupRenderer):
 
     def vload(self, dtype: DType, buf: int, index: str, width: int,
               stride: str | None = None) -> tuple[list[str], list[str]]:
-        """``vloadN`` (``vload_halfN``) at ``index``, or one element broadcast where
-        ``stride`` is 0; the lanes as compute values."""
+        """``vloadN``/``vload_halfN`` at ``index`` (one element, broadcast, where stride is 0)."""
         v, half = f"w{self._fresh()}", dtype.name == "float16"
         t, fn = ("float", "vload_half") if half else (self.storage_type(dtype), "vload")
         load = f"{fn}{width}(0, b{buf} + ({index}))"
