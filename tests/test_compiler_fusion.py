@@ -79,7 +79,9 @@ def test_compile_error_names_the_source(cpu: str) -> None:
 
 def test_debug_prints_kernels(cpu: str, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("ZILI_DEBUG", "1")
+    from zili.compiler import runtime
+
+    monkeypatch.setattr(runtime, "DEBUG", 1)  # ZILI_DEBUG=1 when zili is imported
     x = zili.tensor(np.arange(6.0), device="cpu")
     (x + 1).numpy()
     assert "e_add" in capsys.readouterr().err

@@ -4,8 +4,8 @@ device, and launch it with its integer parameters and launch geometry.
 The compiler knows no device: it calls the contract every compiled device implements
 (:class:`zili.devices.compiled.CompiledDevice`: ``renderer``, ``compile``, ``launch``). The
 device layer sits above this one and uses it for eager primitives; ``zili.jit`` uses it for
-fused plans. ``ZILI_DEBUG=1`` prints every kernel's name, shape and time; ``=2`` also the
-source the first time it is built.
+fused plans. ``ZILI_DEBUG=1`` (read at import; :data:`DEBUG` while running) prints every
+kernel's name, shape and time; ``=2`` also the source the first time it is built.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def debug_level() -> int:
         return int(os.environ.get("ZILI_DEBUG", "0") or 0)
     except ValueError:
         return 0
+
+
+# Read once: reading the environment costs ~2 us, as much as a small kernel's launch. Set
+# ``zili.compiler.runtime.DEBUG`` to change it while running.
+DEBUG = debug_level()
 
 
 class Stats:
@@ -77,14 +82,14 @@ class Launchable:
         self.program = device.compile(function or kernel.name, source, signature)
         self.ints, self.describe, self.source = ints, kernel.describe(), source
         Stats.compiled += 1
-        if debug_level() >= 2:
+        if DEBUG >= 2:
             print(f"[zili] kernel {kernel.describe()}\n{source}", file=sys.stderr)
 
     def run(self, buffers: list[Any], random_bases: tuple[int, ...] = ()) -> bool:
         """Launch on ``buffers`` (in the kernel's order); True when an index was out of
         range."""
         Stats.launched += 1
-        ints = [*random_bases, *self.ints]
+        ints = [*random_bases, *self.ints] if random_bases else self.ints
         if len(self.launches) > 1:
             buffers = [*buffers, *self.scratch]
             failed = False
@@ -94,7 +99,7 @@ class Launchable:
         return self._launch(buffers, ints, self.geometry)
 
     def _launch(self, buffers: list[Any], ints: list[int], geometry: Any) -> bool:
-        if debug_level():
+        if DEBUG:
             start = time.perf_counter()
             failed = self.device.launch(self.program, buffers, ints, geometry)
             self.device.synchronize()

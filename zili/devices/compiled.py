@@ -182,12 +182,14 @@ class CompiledDevice(Device):
         Raises:
             IndexError: for a GATHER/SCATTER_ADD index outside the indexed axis.
         """
-        key = (op, shape, dtype, None if op is Op.RANDOM else arg,
-               tuple((v.key(), dt) for _, v, dt in inputs))
-        eager = self.__dict__.setdefault("_eager", {})
-        entry = eager.get(key)
-        if entry is None:
-            entry = eager[key] = self._prepare(op, shape, dtype, inputs, arg)
+        # names, not the Op and DType objects: their hashes are Python code, ~4 us a call
+        key = (op.value, shape, dtype.name, None if op is Op.RANDOM else arg,
+               *[(v.key(), dt.name) for _, v, dt in inputs])
+        try:
+            entry = self._eager[key]
+        except (AttributeError, KeyError):
+            entry = self.__dict__.setdefault("_eager", {})[key] = \
+                self._prepare(op, shape, dtype, inputs, arg)
         launchable, order, count = entry
         out = self.alloc(count, dtype)
         if count == 0:

@@ -25,10 +25,17 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+@lru_cache(maxsize=4096)
+def contiguous_view(shape: tuple[int, ...]) -> View:
+    """The plain row-major View of ``shape``, one shared object per shape (Views never
+    change): every eager result needs one, and kernel caches then meet the same key."""
+    return View(shape)
+
+
 class View:
     """An immutable strided, optionally masked window onto a flat buffer."""
 
-    __slots__ = ("shape", "strides", "offset", "mask", "contiguous")
+    __slots__ = ("shape", "strides", "offset", "mask", "contiguous", "_key")
 
     def __init__(self, shape: tuple[int, ...], strides: tuple[int, ...] | None = None,
                  offset: int = 0, mask: tuple[tuple[int, int], ...] | None = None):
@@ -40,6 +47,7 @@ class View:
         self.mask = mask
         # contiguous: the view is exactly buffer[offset:offset+numel] in row-major order.
         self.contiguous = mask is None and self.strides == canonical
+        self._key: tuple | None = None
 
     def __repr__(self) -> str:
         return f"View(shape={self.shape}, strides={self.strides}, offset={self.offset}, " \
@@ -52,8 +60,12 @@ class View:
         return hash(self.key())
 
     def key(self) -> tuple:
-        """A hashable description, used by kernel caches to tell views apart."""
-        return (self.shape, self.strides, self.offset, self.mask)
+        """A hashable description, used by kernel caches to tell views apart (made once:
+        a View never changes)."""
+        key = self._key
+        if key is None:
+            key = self._key = (self.shape, self.strides, self.offset, self.mask)
+        return key
 
     @property
     def numel(self) -> int:

@@ -21,7 +21,7 @@ from zili.devices.numpy import read as host_read
 from zili.dtype import DType
 from zili.errors import ShapeError
 from zili.ops import Op, elementwise_result
-from zili.ops.view import View
+from zili.ops.view import View, contiguous_view
 from zili.tensor import functions as F
 from zili.tensor import inplace
 from zili.tensor.autograd import grad_mode, register_post_accumulate_grad_hook, run_backward
@@ -47,8 +47,9 @@ def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tenso
         if t.device is not device:
             raise RuntimeError(f"{op.value}: tensors are on different devices "
                                f"({[x.device.name for x in inputs]}); move them with .to()")
-    buffer = device.execute(op, shape, dtype, [(t.buffer, t._view, t.dtype) for t in inputs], arg)
-    return Tensor._make(buffer, View(shape), dtype, device)
+    buffer = device.execute(op, shape, dtype, [(t._storage.buffer, t._view, t.dtype)
+                                               for t in inputs], arg)
+    return Tensor._make(buffer, contiguous_view(shape), dtype, device)
 
 
 def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
