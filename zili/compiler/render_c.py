@@ -9,13 +9,10 @@ every operation so results match the NumPy device.
 from __future__ import annotations
 
 from zili.compiler.ir import Kernel, Stage
+from zili.compiler.reduce_c import PARALLEL_THRESHOLD, render_reduction
+from zili.compiler.reduce_c import PRELUDE as REDUCE_PRELUDE
 from zili.compiler.renderer import CLikeRenderer
 from zili.dtype import DType
-from zili.ops import Op
-
-# Below this many loop iterations a kernel runs on one thread: waking the OpenMP team costs
-# more than it saves.
-PARALLEL_THRESHOLD = 1 << 15
 
 PRELUDE = r"""#include <math.h>
 #include <limits.h>
@@ -33,7 +30,7 @@ static inline long long zili_imod(long long a, long long b) { if (b == 0 || b ==
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
-"""
+""" + REDUCE_PRELUDE
 
 _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed char",
             "int16": "short", "uint16": "unsigned short", "int32": "int",
@@ -102,20 +99,16 @@ class CRenderer(CLikeRenderer):
         return out
 
     def inner_loops(self, kernel: Kernel, body: list[str], stage: Stage) -> list[str]:
-        """Reduce axes as nested loops; a lone reduction to one value runs as an OpenMP
-        reduction when it is a SUM."""
-        inner = list(kernel.reduce_axes)
-        out = body
-        for d in reversed(inner):
-            out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *out, "}"]
-        lone = len(inner) == len(kernel.shape) and len(kernel.stages) == 1
-        if inner and lone and stage.op is Op.SUM and self._parallel(kernel, inner):
-            k = kernel.stages.index(stage)
-            pragma = f"#pragma omp parallel for collapse({len(inner)}) reduction(+:a{k})"
-            if self.dynamic:
-                pragma += f" if({self._total(kernel, inner)} >= {PARALLEL_THRESHOLD})"
-            out = [pragma, *out]
-        return out
+        """Reduce axes as plain nested loops (the elementwise stages after a reduction)."""
+        for d in reversed(kernel.reduce_axes):
+            body = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *body, "}"]
+        return body
+
+    def render(self, kernel: Kernel) -> tuple[str, list[int]]:
+        """Reductions through :mod:`zili.compiler.reduce_c`'s loops, the rest as the base."""
+        if kernel.reduce_axes and not kernel.special:
+            return render_reduction(self, kernel)
+        return super().render(kernel)
 
     def _parallel(self, kernel: Kernel, axes: list[int]) -> bool:
         if self.dynamic:

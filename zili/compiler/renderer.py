@@ -301,45 +301,61 @@ class CLikeRenderer:
             return "(-INFINITY)"
         return self.constant(dtype, dtype.min)  # the type's smallest value
 
-    def render(self, kernel: Kernel) -> tuple[str, list[int]]:
-        """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""
+    def acc_result(self, stage: Stage, out_dtype: DType, acc: str) -> str:
+        """A finished accumulator as a compute value of the output's dtype."""
+        dtype = stage.value.dtype
+        if stage.op is Op.SUM and dtype.name != "float64":
+            return self.cast(dtype, out_dtype, acc)
+        return acc
+
+    def begin(self, kernel: Kernel) -> None:
+        """Reset the per-kernel state (parameters, names) before rendering ``kernel``."""
         self.params, self.param_names = [], []
         self._shape, self._names = kernel.shape, 0
         if self.dynamic:
             self.params += list(kernel.shape)
             self.param_names += [f"n{d}" for d in range(len(kernel.shape))]
+
+    def store_lines(self, kernel: Kernel, stage: Stage, scope: set[int]) -> list[str]:
+        """A ``row`` or ``full`` stage's expression and its store at the coordinates of
+        ``scope`` (the loops around it are the caller's)."""
+        lines: list[str] = []
+        value = self.expr_lines(stage.value, scope, {}, lines)
+        coords = [self.var(d, scope) for d in range(len(kernel.shape))]
+        address = self.address(kernel.store_view(stage), coords)
+        dtype = stage.value.dtype
+        lines.append(self.store(dtype, stage.out, address, value) if stage.kind == "full"
+                     else self.row_store(dtype, stage.out, address, value))
+        return lines
+
+    def render(self, kernel: Kernel) -> tuple[str, list[int]]:
+        """Source text of ``kernel`` and (dynamic mode) the integer parameters to pass."""
+        self.begin(kernel)
         if kernel.special == "scatter_add":
             return self.render_scatter(kernel), self.params
         kept = {d for d in range(len(kernel.shape)) if d not in kernel.reduce_axes}
         full = set(range(len(kernel.shape)))
         body: list[str] = []
         for k, stage in enumerate(kernel.stages):
-            scope = full if stage.kind in ("full", "reduce") else kept
-            lines: list[str] = []
-            names: dict[tuple, str] = {}
-            value = self.expr_lines(stage.value, scope, names, lines)
-            dtype = stage.value.dtype
-            if stage.kind == "reduce":
-                out_dtype = kernel.buffers[stage.out]
-                acc = f"a{k}"
-                body.append(f"{self.acc_type(stage, dtype)} {acc} = "
-                            f"{self.acc_init(stage, dtype)};")
-                lines.append(self.accumulate(stage, dtype, acc, value))
-                body += self.inner_loops(kernel, lines, stage)
-                result = self.cast(dtype, out_dtype, acc) if stage.op is Op.SUM and \
-                    dtype.name != "float64" else acc
-                body.append(f"{self.compute_type(out_dtype)} r{k} = {result};")
-                store = kernel.store_view(stage)
-                coords = [self.var(d, kept) for d in range(len(kernel.shape))]
-                body.append(self.row_store(out_dtype, stage.out, self.address(store, coords),
-                                           f"r{k}"))
+            if stage.kind != "reduce":
+                lines = self.store_lines(kernel, stage, full if stage.kind == "full" else kept)
+                body += self.inner_loops(kernel, lines, stage) if stage.kind == "full" else lines
                 continue
+            lines = []
+            value = self.expr_lines(stage.value, full, {}, lines)
+            dtype = stage.value.dtype
+            out_dtype = kernel.buffers[stage.out]
+            acc = f"a{k}"
+            body.append(f"{self.acc_type(stage, dtype)} {acc} = "
+                        f"{self.acc_init(stage, dtype)};")
+            lines.append(self.accumulate(stage, dtype, acc, value))
+            body += self.inner_loops(kernel, lines, stage)
+            body.append(f"{self.compute_type(out_dtype)} r{k} = "
+                        f"{self.acc_result(stage, out_dtype, acc)};")
             store = kernel.store_view(stage)
-            coords = [self.var(d, scope) for d in range(len(kernel.shape))]
-            address = self.address(store, coords)
-            lines.append(self.store(dtype, stage.out, address, value) if stage.kind == "full"
-                         else self.row_store(dtype, stage.out, address, value))
-            body += self.inner_loops(kernel, lines, stage) if stage.kind == "full" else lines
+            coords = [self.var(d, kept) for d in range(len(kernel.shape))]
+            body.append(self.row_store(out_dtype, stage.out, self.address(store, coords),
+                                       f"r{k}"))
         return self.function(kernel, self.loops(kernel, body)), self.params
 
     def render_scatter(self, kernel: Kernel) -> str:
