@@ -25,6 +25,7 @@ AMAX uses the same loops (NaN propagates; no totals are needed).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from zili.compiler.ir import Kernel, Stage
@@ -245,11 +246,23 @@ def _columns(r: Any, kernel: Kernel) -> list[str]:
     loops = _loops(r, outer, ["for (long long cb = 0; cb < ncb; cb++) {", *task, "}"])
     body = head + [_parallel(len(outer) + 1, f"no * nr * {width}"), *loops,
                    "if (oom) return 2;"]
-    if len(kernel.stages) == 1 and len(red) == 1:
+    if len(kernel.stages) == 1 and len(red) == 1 and _few_columns(r, kernel, outer):
         return head + [f"if (no * ncb < nt && nr >= {4 * ROWS}) {{",
                        *_row_blocks(r, kernel, outer, accs[0]), "} else {", *body[len(head):],
                        "}"]
     return body
+
+
+def _few_columns(r: Any, kernel: Kernel, outer: list[int]) -> bool:
+    """Whether the row-block loop may run: always in dynamic mode; in static mode (sizes
+    known) only when the columns could give fewer blocks than this machine has cores, so a
+    jitted plan does not compile a loop it never takes. Either loop adds in the same order."""
+    if r.dynamic:
+        return True
+    tasks = -(-kernel.shape[-1] // MIN_COLUMNS)
+    for d in outer:
+        tasks *= kernel.shape[d]
+    return tasks < (os.cpu_count() or 1)
 
 
 def _acc_defs(r: Any, accs: dict[int, _Acc], before: int, at: str) -> list[str]:

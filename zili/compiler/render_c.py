@@ -9,7 +9,7 @@ every operation so results match the NumPy device.
 from __future__ import annotations
 
 from zili.compiler.ir import Kernel, Stage
-from zili.compiler.reduce_c import PARALLEL_THRESHOLD, render_reduction
+from zili.compiler.reduce_c import PARALLEL_THRESHOLD, path_of, render_reduction
 from zili.compiler.reduce_c import PRELUDE as REDUCE_PRELUDE
 from zili.compiler.renderer import CLikeRenderer
 from zili.dtype import DType
@@ -103,6 +103,10 @@ class CRenderer(CLikeRenderer):
         for d in reversed(kernel.reduce_axes):
             body = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *body, "}"]
         return body
+
+    def note(self, kernel: Kernel) -> str:
+        """A reduction's loop shape (``rows`` or ``columns``, :mod:`reduce_c`)."""
+        return f" ({path_of(kernel)} path)" if path_of(kernel) else ""
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Reductions through :mod:`zili.compiler.reduce_c`'s loops, the rest as the base."""

@@ -95,6 +95,10 @@ class CLikeRenderer:
         work-item make it)."""
         return self.store(dtype, buf, index, value)
 
+    def note(self, kernel: Kernel) -> str:
+        """Dialect: what ``ZILI_DEBUG`` adds to a kernel's description (its loop shape)."""
+        return ""
+
     def geometry(self, kernel: Kernel) -> Any:
         """Dialect: the launch geometry of the last rendered kernel (None: the kernel loops
         itself, as on the CPU)."""

@@ -80,7 +80,8 @@ class Launchable:
                               kernel.random_params + len(ints) + (len(self.launches) > 1),
                               kernel.checks_indices)
         self.program = device.compile(function or kernel.name, source, signature)
-        self.ints, self.describe, self.source = ints, kernel.describe(), source
+        self.ints, self.source = ints, source
+        self.describe = kernel.describe() + renderer.note(kernel)
         Stats.compiled += 1
         if DEBUG >= 2:
             print(f"[zili] kernel {kernel.describe()}\n{source}", file=sys.stderr)

@@ -155,6 +155,9 @@ class NumpyDevice(HostMemory, Device):
         if op is Op.COPY:
             return np.array(arrays[0], copy=True)
         if op is Op.SUM:
+            if dtype.name == "float32":  # NumPy adds strided axes one by one: go wide
+                return np.sum(arrays[0], axis=arg, keepdims=True, dtype=np.float64
+                              ).astype(np.float32)
             accumulate = np.float32 if dtype.name in _HALF else None
             return np.sum(arrays[0], axis=arg, keepdims=True, dtype=accumulate)
         if op is Op.AMAX:
