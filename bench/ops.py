@@ -128,11 +128,23 @@ def bandwidth(tokens: int, repeat: int) -> None:
     print(f"\n(b) memory-bound kernels on ({rows}, {cols}) float32 ({size / 2**20:.0f} MiB per "
           "array), GB/s of the bytes each must move; copy = np.copyto of one array")
     fused = zili.jit(lambda x, y, z: (x * y + z).relu())
-    rowsum, colsum = zili.jit(lambda x: x.sum(-1)), zili.jit(lambda x: x.sum(0))
     cases = [("(a*b+c).relu()", 4 * size, lambda: fused(za, zb, zc),
-              lambda: torch.relu(ta * tb + tc)),
-             ("a.sum(-1) rows", size, lambda: rowsum(za), lambda: ta.sum(-1)),
-             ("a.sum(0) columns", size, lambda: colsum(za), lambda: ta.sum(0))]
+              lambda: torch.relu(ta * tb + tc))]
+    # Reductions (zili/compiler/reduce_c.py): the row path (innermost axis reduced) and the
+    # column path, jitted; softmax reads and writes the array, (a*b).sum reads two.
+    for label, moved, fn in [
+            ("a.sum(-1) rows", size, lambda x: x.sum(-1)),
+            ("a.sum(0) columns", size, lambda x: x.sum(0)),
+            ("a.amax(-1) rows", size, lambda x: x.amax(-1)),
+            ("a.amax(0) columns", size, lambda x: x.amax(0)),
+            ("a.var(-1) rows", size, lambda x: x.var(-1)),
+            ("a.var(0) columns", size, lambda x: x.var(0)),
+            ("a.softmax(-1)", 2 * size, lambda x: x.softmax(-1)),
+            ("(a*b).sum(0)", 2 * size, lambda x, y: (x * y).sum(0))]:
+        two = label.startswith("(a*b)")
+        jitted = zili.jit(fn)
+        cases.append((label, moved, (lambda j=jitted, t=two: j(za, zb) if t else j(za)),
+                      (lambda f=fn, t=two: f(ta, tb) if t else f(ta))))
     print(f"{'kernel':<20} {'zili':>7} {'PyTorch':>8} {'copy':>7} {'zili/copy':>9} "
           f"{'zili/torch':>10}")
     for label, moved, zfn, tfn in cases:
