@@ -4,14 +4,18 @@ bfloat16 checkpoint against its file size.
 
 The model is built with transformers from a Qwen2Config (random weights, no download),
 saved as float32 and as bfloat16 folders, and loaded by both frameworks from the same
-float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8.
-Decode: ``--new`` greedy tokens with the KV cache after that prefill (time of generate
-minus the prefill). Memory is measured in a fresh subprocess (peak resident set, VmHWM,
-minus the resident set before loading) after ``from_pretrained`` of the bfloat16 folder
-and after one forward pass (which touches every weight page). The machine is shared: the
-load average is printed with the numbers. Usage:
+float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8,
+computing the logits of the last position only (what generation needs; ``logits_to_keep=1``
+in both frameworks). Decode: ``--new`` greedy tokens with the KV cache after that prefill
+(time of generate minus the prefill; zili's decode steps replay a jitted step, traced in the
+warm-up call). Each measurement alternates zili and transformers (best of ``--repeat``), so
+on a busy machine both see the same load; compare the ratios. Memory is measured in a
+fresh subprocess (peak resident set, VmHWM, minus the resident set before loading) after
+``from_pretrained`` of the bfloat16 folder and after one forward pass (which touches every
+weight page). The machine is shared: the load average is printed with the numbers. Usage:
 
     .venv/bin/python bench/generate.py [--layers 12] [--prompt 64] [--new 16] [--device cpu]
+        [--repeat 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -61,14 +65,17 @@ def build(folder: Path, layers: int) -> transformers.Qwen2ForCausalLM:
     return model.float()
 
 
-def timed(fn, repeat: int = 2) -> float:
-    """Best of ``repeat`` runs after one warm-up, in seconds."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
+def timed(fns: list, repeat: int) -> list[float]:
+    """Best of ``repeat`` runs of each function after one warm-up each, in seconds; the
+    functions run alternately so that each round sees the same machine load."""
+    for fn in fns:
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -79,16 +86,23 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=64, help="prompt tokens (64)")
     parser.add_argument("--new", type=int, default=16, help="decoded tokens (16)")
     parser.add_argument("--device", default="cpu", help="zili device (cpu)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds (3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice); set OMP_NUM_THREADS "
+                        "too for zili's kernels")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         hf = build(folder, args.layers)
         params = sum(p.numel() for p in hf.parameters())
         ours = from_pretrained(folder / "f32", device=args.device)
+        products = getattr(ours.output_weight.device, "matmul_library", "its own")
         print(f"Qwen2-shaped random model: {params / 1e6:.1f}M parameters, {args.layers} "
               f"layers, float32; prompt {args.prompt} tokens, {args.new} new tokens; "
-              f"zili device {args.device}, torch threads {torch.get_num_threads()}, "
-              f"{os.cpu_count()} cores")
+              f"zili device {args.device} (products: {products}), torch threads "
+              f"{torch.get_num_threads()}, {os.cpu_count()} cores")
         print(f"load average before: {os.getloadavg()}")
         print(f"{'batch':>5} {'phase':>8} {'zili tok/s':>11} {'torch tok/s':>12} {'ratio':>6}")
         for batch in (1, 8):
@@ -96,11 +110,11 @@ def main() -> None:
             tids = torch.tensor(ids)
 
             def z_prefill(ids=ids):
-                return ours(ids)
+                return ours(ids, logits_to_keep=1)
 
             def t_prefill(tids=tids):
                 with torch.no_grad():
-                    return hf(tids).logits
+                    return hf(tids, logits_to_keep=1).logits
 
             def z_generate(ids=ids):
                 return ours.generate(ids, max_new_tokens=args.new, temperature=0)
@@ -110,8 +124,8 @@ def main() -> None:
                     return hf.generate(tids, max_new_tokens=args.new, min_new_tokens=args.new,
                                        do_sample=False, pad_token_id=0)
 
-            zp, tp = timed(z_prefill), timed(t_prefill)
-            zg, tg = timed(z_generate, 1), timed(t_generate, 1)
+            zp, tp = timed([z_prefill, t_prefill], args.repeat)
+            zg, tg = timed([z_generate, t_generate], args.repeat)
             prefill = batch * args.prompt
             decode = batch * args.new
             rows = [("prefill", prefill / zp, prefill / tp),

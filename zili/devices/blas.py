@@ -40,8 +40,17 @@ def blas_matmul(a: np.ndarray, av: View, b: np.ndarray, bv: View,
                   out.size * x.shape[-1])
     elif out.size:
         x, y, result = np.atleast_2d(x), y, out.reshape(shape)
-        if len(shape) < 2 or len(shape) == 2 and shape[0] < 2 * THREADS:
+        if len(shape) < 2:
             np.matmul(read(a, av), y, out=out.reshape(shape))
+            return
+        if shape[0] < 2 * THREADS:
+            # Few rows (a decode step's products): split the columns instead, so that every
+            # thread streams its own part of the weight (the product is bound by reading it).
+            cols = [c for c in np.array_split(np.arange(shape[1]), THREADS) if len(c)]
+
+            def columns(c: np.ndarray) -> None:
+                result[:, c[0]:c[-1] + 1] = x @ y[:, c[0]:c[-1] + 1]
+            _parallel(columns, cols, out.size * x.shape[-1])
             return
         rows = np.array_split(np.arange(shape[0]), THREADS)
         _parallel(lambda r: np.matmul(x[r[0]:r[-1] + 1], y, out=result[r[0]:r[-1] + 1]),

@@ -116,7 +116,10 @@ class CPUDevice(HostMemory, CompiledDevice):
         """out = a @ b (+ each (buffer, view) of ``addends`` in turn, at most two): for float32
         zili's SGEMM (addends in its epilogue) when ``matmul_library`` is ``"zili"`` (the
         default), else NumPy's BLAS (:mod:`zili.devices.blas`; ``ZILI_CPU_MATMUL=blas``)."""
-        if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32:
+        # Few rows (a decode step: batch x 1 token) is matrix-vector work bound by reading the
+        # weight once: BLAS does that; the SGEMM packs the weight on every call (8x slower).
+        if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32 \
+                and not (len(shape) == 2 and shape[0] <= GEMV_ROWS):
             self._gemm = self._gemm or Gemm(self)
             (a, av), (b, bv), *extra = [(x, v) if v.mask is None else  # packing reads no masks
                                         (read(x, v).reshape(-1), View(v.shape))
@@ -132,6 +135,7 @@ class CPUDevice(HostMemory, CompiledDevice):
 # float32 products: "zili" (the SGEMM on the kernels' OpenMP team; default: jitted GPT step
 # 0.87x PyTorch vs 0.58x, idle) or "blas" (NumPy's, whose threads fight the OpenMP team).
 MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
+GEMV_ROWS = 16  # products with at most this many rows go to BLAS (see CPUDevice.matmul)
 if MATMUL not in ("zili", "blas"):
     raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
 register_device("cpu", CPUDevice, priority=10 if compiler_command() else -1)

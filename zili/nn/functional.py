@@ -91,7 +91,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: input of shape {input.shape} does not fit weight of shape "
                          f"{weight.shape}; input's last axis must be {weight.shape[-1]}")
     input, weight, bias = lower_precision(input, weight, bias)  # noqa: A001 (autocast: low precision)
-    out = input.matmul(weight.T)
+    rows = input.numel() // max(input.shape[-1], 1) if input.ndim > 2 else 0
+    if rows and input._view.reshape((rows, input.shape[-1])) is not None:
+        # One product of (rows, in) by the weight, not one per leading index: a broadcast
+        # weight would be read once per batch row (as PyTorch, fold the leading axes).
+        lead = input.shape[:-1]
+        out = input.reshape(rows, input.shape[-1]).matmul(weight.T).reshape(
+            *lead, weight.shape[0])
+    else:
+        out = input.matmul(weight.T)
     return out + bias if bias is not None else out
 
 
