@@ -29,6 +29,7 @@ from zili.dtype import bool_ as bool  # noqa: A001, A004 (PyTorch's name: zili.b
 from zili.jit import jit
 from zili.tensor import *  # noqa: F403
 from zili.tensor import __all__ as _tensor_all
+from zili.tensor import special  # torch.special's names
 from zili.tensor.autocast import autocast, get_autocast_dtype, is_autocast_enabled
 
 float = float32  # noqa: A001
@@ -63,5 +64,5 @@ def __getattr__(name: str) -> object:
 __all__ = [*_tensor_all, "DType", "autocast", "available_devices", "bfloat16", "bool", "device",
            "double", "float", "float16", "float32", "float64", "get_autocast_dtype",
            "get_device", "half", "int", "int8", "int16", "int32", "int64", "is_autocast_enabled",
-           "jit", "long", "promote_types", "set_default_device", "short", "uint8", "uint16",
-           "uint32", "uint64"]
+           "jit", "long", "promote_types", "set_default_device", "short", "special", "uint8",
+           "uint16", "uint32", "uint64"]

@@ -1,6 +1,36 @@
 """``zili.nn``: modules, layers and functional operations, with PyTorch's names."""
 
 from zili.nn import functional, init, utils
+from zili.nn.activation_layers import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    RReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmax2d,
+    Softmin,
+    Softplus,
+    Softshrink,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
 from zili.nn.attention import CausalSelfAttention
 from zili.nn.conv_layers import (
     AdaptiveAvgPool1d,
@@ -28,22 +58,15 @@ from zili.nn.conv_layers import (
     Upsample,
 )
 from zili.nn.layers import (
-    GELU,
     Dropout,
     Embedding,
     Identity,
     LayerNorm,
     Linear,
-    LogSoftmax,
     ModuleDict,
     ModuleList,
-    ReLU,
     RMSNorm,
     Sequential,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
 )
 from zili.nn.lora import LoRALinear
 from zili.nn.module import Module, Parameter
@@ -51,11 +74,13 @@ from zili.nn.norm_layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm
 
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BatchNorm1d",
-           "BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
-           "ConvTranspose2d", "ConvTranspose3d", "Flatten", "Fold", "GroupNorm", "MaxPool1d",
-           "MaxPool2d", "MaxPool3d", "MaxUnpool2d", "Unflatten", "Unfold", "Upsample",
-           "GELU", "CausalSelfAttention", "Dropout", "Embedding", "Identity", "LayerNorm",
-           "Linear", "LoRALinear", "LogSoftmax", "Module", "ModuleDict", "ModuleList",
-           "Parameter", "RMSNorm",
-           "ReLU", "SiLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
-           "utils"]
+           "BatchNorm2d", "BatchNorm3d", "CELU", "CausalSelfAttention", "Conv1d", "Conv2d",
+           "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "ELU",
+           "Embedding", "Flatten", "Fold", "GELU", "GLU", "GroupNorm", "Hardshrink",
+           "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "LayerNorm", "LeakyReLU",
+           "Linear", "LoRALinear", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
+           "MaxPool3d", "MaxUnpool2d", "Mish", "Module", "ModuleDict", "ModuleList", "PReLU",
+           "Parameter", "RMSNorm", "RReLU", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU",
+           "Sigmoid", "Softmax", "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign",
+           "Tanh", "Tanhshrink", "Threshold", "Unflatten", "Unfold", "Upsample", "functional",
+           "init", "utils"]

@@ -29,7 +29,7 @@ def relu6(input: Tensor) -> Tensor:  # noqa: A002
 
 def hardsigmoid(input: Tensor) -> Tensor:  # noqa: A002
     """relu6(x + 3) / 6."""
-    return hardtanh(input + 3.0, 0.0, 6.0) * (1.0 / 6.0)
+    return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
 
 
 def hardswish(input: Tensor) -> Tensor:  # noqa: A002

@@ -180,7 +180,11 @@ _ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.
 
 
 def erf(input: Tensor) -> Tensor:  # noqa: A002
-    """The error function, built from exp and a polynomial (absolute error < 1.2e-7)."""
+    """The error function, built from exp and a polynomial (absolute error < 1.2e-7); float64
+    inputs take ``Tensor.erf`` (full float64 accuracy, zili/tensor/special.py). The float32
+    path stays this short composite: gelu's hot path fuses it under ``zili.jit``."""
+    if input.dtype is dtypes.float64:
+        return input.erf()
     negative = input < 0
     z = negative._where(-input, input)  # not abs(): its gradient at 0 is 0, erf's is not
     t = (z * 0.5 + 1.0).reciprocal()

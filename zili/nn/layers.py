@@ -1,4 +1,4 @@
-"""Layers, activations and containers, as in ``torch.nn``, each a thin Module over
+"""Layers and containers, as in ``torch.nn``, each a thin Module over
 ``zili.nn.functional``. Default initialisation follows PyTorch's."""
 
 from __future__ import annotations
@@ -11,6 +11,15 @@ from typing import Any
 from zili import dtype as dtypes
 from zili.nn import functional as F  # noqa: N812 (PyTorch convention)
 from zili.nn import init
+from zili.nn.activation_layers import (  # noqa: F401 (their home before activation_layers)
+    GELU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
 from zili.nn.module import Module, Parameter
 from zili.tensor import Tensor, empty, no_grad
 
@@ -154,70 +163,6 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-class GELU(Module):
-    """GELU activation (exact, or ``approximate='tanh'``)."""
-
-    def __init__(self, approximate: str = "none"):
-        super().__init__()
-        self.approximate = approximate
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return F.gelu(input, self.approximate)
-
-
-class SiLU(Module):
-    """x * sigmoid(x)."""
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return F.silu(input)
-
-
-class ReLU(Module):
-    """max(x, 0)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return F.relu(input)
-
-
-class Tanh(Module):
-    """Hyperbolic tangent."""
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.tanh()
-
-
-class Sigmoid(Module):
-    """Logistic sigmoid."""
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.sigmoid()
-
-
-class Softmax(Module):
-    """Softmax along ``dim``."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.softmax(self.dim)
-
-
-class LogSoftmax(Module):
-    """Log-softmax along ``dim``."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return input.log_softmax(self.dim)
 
 
 class Sequential(Module):

@@ -30,11 +30,13 @@ from zili.tensor.creation import (
 from zili.tensor.einsum import einsum
 from zili.tensor.elementwise import where
 from zili.tensor.movement import cat, stack
+from zili.tensor.special import polygamma
 from zili.tensor.tensor import Tensor, broadcast_shape
 
 __all__ = ["Function", "Generator", "Tensor", "arange", "broadcast_shape", "cat", "einsum",
            "empty", "eye", "from_numpy", "full", "full_like", "get_rng_state", "is_grad_enabled",
            "linspace",
-           "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint",
+           "manual_seed", "no_grad", "ones", "ones_like", "polygamma", "rand", "rand_like",
+           "randint",
            "randn", "randn_like", "randperm", "set_grad_enabled", "set_rng_state", "stack",
            "tensor", "tril", "triu", "where", "zeros", "zeros_like"]

@@ -31,6 +31,7 @@ from zili.tensor.math_ops import MathOps
 from zili.tensor.movement import MovementOps
 from zili.tensor.reduce import ReduceOps
 from zili.tensor.selection import SelectionOps
+from zili.tensor.special import SpecialOps
 from zili.tensor.storage import Storage, VersionCounter
 
 Scalar = int | float | bool
@@ -69,7 +70,8 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
     return tuple(out)
 
 
-class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, SelectionOps):
+class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, SelectionOps,
+             SpecialOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
     # _storage: the buffer shared with every view; _vc: the version counter shared with
