@@ -112,3 +112,17 @@ def test_einsum_matches_pytorch(device, equation, shapes):
     arrays = [rng.standard_normal(s) for s in shapes]
     compare(lambda *a: zili.einsum(equation, *a), lambda *a: torch.einsum(equation, *a),
             arrays, device)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 31, 64, 257, 3000])
+def test_sort_network_is_stable_on_long_rows_with_many_ties(device, n):
+    rng = np.random.default_rng(n)
+    x = rng.integers(0, max(2, n // 8), (2, n)).astype(np.float64)  # many ties
+    x[1, ::7] = np.nan
+    for descending in (False, True):
+        zv, zi = zt(x, device).sort(-1, descending=descending)
+        tv, ti = torch.tensor(x).sort(dim=-1, descending=descending, stable=True)
+        np.testing.assert_array_equal(zi.numpy(), ti.numpy())
+        np.testing.assert_array_equal(zv.numpy(), tv.numpy())
+    compare(lambda a: a.sort(-1).values * 1.0, lambda a: a.sort(dim=-1, stable=True).values,
+            [rng.standard_normal((2, n))], device)

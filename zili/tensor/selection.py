@@ -2,10 +2,9 @@
 ``median``/``msort``, ``unique``/``nonzero``/``masked_select``, the ``scatter`` family and
 ``take_along_dim``.
 
-Sorting is a composite: the stable rank of every element along the axis is a sum of
-comparisons (n^2 work per row: right for the moderate axes of a model, not for sorting
-millions of elements), the ranks scatter their positions into a permutation (SCATTER_ADD),
-and the values are a GATHER, whose gradient sends each output's gradient back to its
+Sorting is a composite: a bitonic sorting network over (value, position) pairs gives the
+stable permutation (O(n log^2 n) work, every step views and WHERE selections), and the
+values are a GATHER, whose gradient sends each output's gradient back to its
 element. NaN sorts as the largest value, as in PyTorch. Outputs whose size depends on the
 data (``unique``, ``nonzero``, ``masked_select``) read the data on the host.
 """
@@ -33,34 +32,63 @@ def _positions(x: Tensor, axis: int) -> Tensor:
     return arange(x.shape[axis], device=x.device).reshape(shape).expand(x.shape)
 
 
+def _before(va: Tensor, ia: Tensor, vb: Tensor, ib: Tensor, n: int,
+            descending: bool) -> Tensor:
+    """True where (va, ia) sorts before (vb, ib): by value (NaN largest), ties by position
+    (stable), padding (positions >= n) last."""
+    if va.dtype.is_floating_point:
+        nan_a, nan_b = va.isnan(), vb.isnan()
+        if descending:
+            less = (va > vb) | (nan_a & ~nan_b)
+        else:
+            less = ~nan_a & ((va < vb) | nan_b)
+        same = (va == vb) | (nan_a & nan_b)
+    else:
+        less = va > vb if descending else va < vb
+        same = va == vb
+    real_a, real_b = ia < n, ib < n
+    return real_a & (~real_b | less | (same & (ia < ib)))
+
+
 def _order(x: Tensor, axis: int, descending: bool) -> Tensor:
-    """The stable sorting permutation along ``axis`` (int64, x's shape)."""
+    """The stable sorting permutation along ``axis`` (int64, x's shape): a bitonic sorting
+    network over (value, position) pairs, O(n log^2 n) work in log2(p)(log2(p)+1)/2 steps
+    (p: n rounded up to a power of two). Each step is views (reshape, flip, index) and
+    WHERE selections; ties keep input order because positions break them."""
+    from zili.tensor.creation import arange  # creation imports the Tensor this mixes into
+    from zili.tensor.movement import stack
     data = x.detach()
     if data.dtype is dtypes.bool_:
         data = data.to(dtypes.uint8)
-    elif data.dtype in dtypes.LIMITED:  # no comparisons on these: an order-keeping int64
-        data = data.to(dtypes.int64) if data.dtype is not dtypes.uint64 else \
-            (data ^ (1 << 63)).to(dtypes.int64)  # flipping the top bit keeps the order
-    # comparison grid: element i along ``axis``, element j along the new axis + 1
-    a = data.unsqueeze(axis + 1)
-    b = data.unsqueeze(axis)
-    if data.dtype.is_floating_point:
-        nan_a, nan_b = a.isnan(), b.isnan()
-        if descending:
-            before = (b > a) | (nan_b & ~nan_a)
-        else:
-            before = ~nan_b & ((b < a) | nan_a)
-        same = (a == b) | (nan_a & nan_b)
-    else:
-        before = b > a if descending else b < a
-        same = a == b
     n = x.shape[axis]
-    from zili.tensor.creation import arange
-    k = arange(n, device=x.device)
-    i_index = k.reshape(tuple(n if d == axis else 1 for d in range(x.ndim + 1)))
-    j_index = k.reshape(tuple(n if d == axis + 1 else 1 for d in range(x.ndim + 1)))
-    rank = (before | (same & (j_index < i_index))).sum(axis + 1)  # x's shape, int64
-    return x._scalar(0, dtypes.int64, x.shape).scatter_add(axis, rank, _positions(x, axis))
+    p = 1 << max(n - 1, 0).bit_length()
+    perm = [d for d in range(x.ndim) if d != axis] + [axis]
+    v = data.permute(perm)
+    outer = v.shape[:-1]
+    if p > n:
+        v = v.pad_axes(tuple((0, 0) for _ in outer) + ((0, p - n),))
+    idx = arange(p, device=x.device).reshape((1,) * len(outer) + (p,)).expand(outer + (p,))
+    k = 2
+    while k <= p:
+        j = k // 2
+        while j >= 1:
+            shape = outer + (p // (2 * j), 2, j)
+            vr, ir = v.reshape(shape), idx.reshape(shape)
+            lo_v, hi_v, lo_i, hi_i = vr[..., 0, :], vr[..., 1, :], ir[..., 0, :], ir[..., 1, :]
+            if j == k // 2:  # the merge's first step pairs i with k-1-i: a flipped half
+                hi_v, hi_i = hi_v.flip(-1), hi_i.flip(-1)
+            swap = _before(hi_v, hi_i, lo_v, lo_i, n, descending)
+            new_lo_v, new_hi_v = swap._where(hi_v, lo_v), swap._where(lo_v, hi_v)
+            new_lo_i, new_hi_i = swap._where(hi_i, lo_i), swap._where(lo_i, hi_i)
+            if j == k // 2:
+                new_hi_v, new_hi_i = new_hi_v.flip(-1), new_hi_i.flip(-1)
+            v = stack([new_lo_v, new_hi_v], -2).reshape(outer + (p,))
+            idx = stack([new_lo_i, new_hi_i], -2).reshape(outer + (p,))
+            j //= 2
+        k *= 2
+    order = idx.narrow(-1, 0, n) if p > n else idx
+    inverse = [perm.index(d) for d in range(x.ndim)]
+    return order.permute(inverse)
 
 
 class SelectionOps:
