@@ -126,3 +126,17 @@ def test_sort_network_is_stable_on_long_rows_with_many_ties(device, n):
         np.testing.assert_array_equal(zv.numpy(), tv.numpy())
     compare(lambda a: a.sort(-1).values * 1.0, lambda a: a.sort(dim=-1, stable=True).values,
             [rng.standard_normal((2, n))], device)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("ii->i", [(4, 4)]), ("ii", [(5, 5)]), ("iij->j", [(3, 3, 5)]), ("iij->ij", [(3, 3, 2)]),
+    ("iii->i", [(2, 2, 2)]), ("ii,ij->j", [(4, 4), (4, 3)]), ("...ii->...i", [(2, 3, 3)]),
+    ("bii,bj->bij", [(2, 3, 3), (2, 4)])])
+def test_einsum_repeated_letter_takes_the_diagonal_as_pytorch(device, equation, shapes):
+    rng = np.random.default_rng(len(equation))
+    arrays = [rng.standard_normal(s) for s in shapes]
+    compare(lambda *x: zili.einsum(equation, *x), lambda *x: torch.einsum(equation, *x),
+            arrays, device)
+    compare(lambda *x: zili.einsum(equation, *(t.mT for t in x)),  # non-contiguous operands
+            lambda *x: torch.einsum(equation, *(t.mT for t in x)),
+            [np.swapaxes(a, -1, -2).copy() for a in arrays], device)

@@ -20,8 +20,10 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     """``torch.einsum``: e.g. ``einsum('bij,bjk->bik', a, b)``; '...' stands for leading
     broadcast axes; without '->' the output is the letters used once, sorted.
 
+    A letter repeated inside one operand takes that operand's diagonal ('ii->i', 'iij->j').
+
     Raises:
-        ArgumentError: for a malformed equation or a letter repeated inside one operand;
+        ArgumentError: for a malformed equation;
         ShapeError: for sizes of one letter that do not agree.
     """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -45,14 +47,17 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
         if len(term) != x.ndim:
             raise ArgumentError(f"einsum: term {term!r} has {len(term)} letters for an operand "
                                 f"of shape {x.shape}")
-        if len(set(term)) != len(term):
-            raise ArgumentError(f"einsum: a letter repeated inside one operand ({term!r}, a "
-                                "diagonal) is not supported by zili")
         expanded.append(term)
+    operands = list(operands)
+    written = "".join(expanded)  # the implicit output counts letters as written
+    for k, term in enumerate(expanded):
+        while len(set(term)) != len(term):  # a repeated letter: that operand's diagonal
+            operands[k], term = _diagonal(operands[k], term, equation)
+        expanded[k] = term
     if arrow:
         output = output.replace("...", dots)
     else:
-        counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
+        counts = {c: written.count(c) for c in set(written)}
         output = dots + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in dots))
     letters = list(dict.fromkeys(output + "".join(expanded)))
     sizes: dict[str, int] = {}
@@ -76,3 +81,22 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     result = product.sum(summed) if summed else product
     kept = [c for c in letters if c in output]
     return result.permute([kept.index(c) for c in output]) if kept != list(output) else result
+
+
+def _diagonal(x: Tensor, term: str, equation: str) -> tuple[Tensor, str]:
+    """The diagonal over the first letter repeated in ``term``, as views: the two axes go
+    last, are flattened to m*m elements, padded to m*(m+1) and read with stride m+1."""
+    c = next(ch for ch in term if term.count(ch) > 1)
+    i = term.index(c)
+    j = term.index(c, i + 1)
+    m = x.shape[i]
+    if x.shape[j] != m:
+        raise ShapeError(f"einsum: letter {c!r} has sizes {m} and {x.shape[j]} in one operand "
+                         f"of {equation!r}")
+    rest = [d for d in range(x.ndim) if d not in (i, j)]
+    moved = x.permute(rest + [i, j])
+    outer = moved.shape[:-2]
+    flat = moved.reshape(outer + (m * m,))
+    padded = flat.pad_axes(tuple((0, 0) for _ in outer) + ((0, m),))
+    diag = padded.reshape(outer + (m, m + 1)).narrow(-1, 0, 1).reshape(outer + (m,))
+    return diag, "".join(term[d] for d in rest) + c
