@@ -32,6 +32,9 @@ from zili.tensor.elementwise import where
 from zili.tensor.movement import cat, stack
 from zili.tensor.special import polygamma
 from zili.tensor.tensor import Tensor, broadcast_shape
+from zili.tensor.toplevel import FUNCTIONS as _FUNCTIONS
+
+globals().update(_FUNCTIONS)  # zili.sort, zili.cumsum ...: torch's top-level spellings
 
 __all__ = ["Function", "Generator", "Tensor", "arange", "broadcast_shape", "cat", "einsum",
            "empty", "eye", "from_numpy", "full", "full_like", "get_rng_state", "is_grad_enabled",
@@ -39,4 +42,4 @@ __all__ = ["Function", "Generator", "Tensor", "arange", "broadcast_shape", "cat"
            "manual_seed", "no_grad", "ones", "ones_like", "polygamma", "rand", "rand_like",
            "randint",
            "randn", "randn_like", "randperm", "set_grad_enabled", "set_rng_state", "stack",
-           "tensor", "tril", "triu", "where", "zeros", "zeros_like"]
+           "tensor", "tril", "triu", "where", "zeros", "zeros_like"] + sorted(_FUNCTIONS)
