@@ -415,3 +415,28 @@ def test_numpy_and_dlpack_exchange(device: str, name: str) -> None:
         out = torch.from_dlpack(z)
         assert out.dtype == TORCH_DTYPE[name]
         np.testing.assert_array_equal(out.numpy(), array)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_jit_fuses_the_new_dtypes_as_eager_torch(device: str, name: str) -> None:
+    """A jitted function over the new dtypes (fused kernels with constants baked in: the
+    static mode of every renderer) gives PyTorch's eager values on its traced replays."""
+    dt = dtypes.to_dtype(name)
+    limited = dt in dtypes.LIMITED
+
+    def body(x: Any, y: Any) -> tuple[Any, Any]:
+        if limited:
+            mixed = ((x * y) ^ 0x5A) & (x | 3)
+        else:
+            mixed = ((x * y - x) ^ 0x5A) + (x // 3) % 5 - ((y << 2) >> 1)
+        return mixed, (mixed * 7).sum(1)
+
+    jitted = zili.jit(body)
+    for seed in range(3):  # eager, traced, replayed
+        rng = np.random.default_rng(seed)
+        xs, ys = (rng.integers(dt.min, dt.max, (3, 7), endpoint=True, dtype=dt.numpy)
+                  for _ in range(2))
+        got = jitted(zili.tensor(xs, device=device), zili.tensor(ys, device=device))
+        expected = body(torch.from_numpy(xs), torch.from_numpy(ys))
+        for g, e in zip(got, expected):
+            _same(g, e, (name, seed))

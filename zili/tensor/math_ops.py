@@ -468,7 +468,11 @@ def _shift(x: Tensor, other: Any, left: bool) -> Tensor:
     # 2**(bits-1) is negative in a signed type: a right shift that far is the sign fill too
     limit = bits if left or not a.dtype.is_signed else bits - 1
     outside = (b >= limit) | (b < 0) if a.dtype.is_signed else b >= limit
-    factor = 2 ** outside._where(0, b)  # exact integer power, never past the width
+    amount = outside._where(0, b)
+    # 2**amount from the bits of amount (< 64): no host read, so zili.jit can trace it
+    factor = a._scalar(1, a.dtype, a.shape)
+    for k in range((bits - 1).bit_length()):
+        factor = ((amount // (1 << k)) % 2 == 1)._where(factor * (1 << (1 << k)), factor)
     if left:
         return outside._where(0, a * factor)
     return outside._where(-(a < 0).to(a.dtype) if a.dtype.is_signed else 0, a // factor)
