@@ -60,6 +60,9 @@ def _order(x: Tensor, axis: int, descending: bool) -> Tensor:
     data = x.detach()
     if data.dtype is dtypes.bool_:
         data = data.to(dtypes.uint8)
+    elif data.dtype in dtypes.LIMITED:  # no comparisons on these: an order-keeping int64
+        data = data.to(dtypes.int64) if data.dtype is not dtypes.uint64 else \
+            (data ^ (1 << 63)).to(dtypes.int64)  # flipping the top bit keeps the order
     n = x.shape[axis]
     p = 1 << max(n - 1, 0).bit_length()
     perm = [d for d in range(x.ndim) if d != axis] + [axis]
