@@ -140,3 +140,18 @@ def test_einsum_repeated_letter_takes_the_diagonal_as_pytorch(device, equation, 
     compare(lambda *x: zili.einsum(equation, *(t.mT for t in x)),  # non-contiguous operands
             lambda *x: torch.einsum(equation, *(t.mT for t in x)),
             [np.swapaxes(a, -1, -2).copy() for a in arrays], device)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**6), size=st.integers(1, 9))
+def test_mode_matches_pytorch_values_indices_and_gradient(device, seed, size):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, (3, size, 2)).astype(np.float64)  # many ties
+    for dim in range(3):
+        for keepdim in (False, True):
+            zv, zi = zt(x, device).mode(dim, keepdim)
+            tv, ti = torch.tensor(x).mode(dim, keepdim)
+            np.testing.assert_array_equal(zi.numpy(), ti.numpy())
+            np.testing.assert_array_equal(zv.numpy(), tv.numpy())
+    compare(lambda a: a.mode(1).values, lambda a: a.mode(1).values, [x], device)
+    compare(lambda a: a.mode(0).values, lambda a: a.mode(0).values, [x[0, 0, 0]], device)

@@ -161,6 +161,35 @@ class SelectionOps:
         size = self.shape[self._axis(dim)] if self.ndim else 1
         return self.kthvalue((size + 1) // 2, dim, keepdim)
 
+    def mode(self: Tensor, dim: int = -1, keepdim: bool = False) -> SortResult:
+        """(the most frequent value along ``dim``, the index of its last occurrence); ties
+        go to the smallest value, as PyTorch. Built on the stable sort: run lengths of
+        equal sorted values (cumsum + SCATTER_ADD), the first longest run wins."""
+        if self.ndim == 0:
+            return SortResult(self * 1, self._scalar(0, dtypes.int64).clone())
+        axis = self._axis(dim)
+        n = self.shape[axis]
+        values, order = self.detach().sort(axis)
+        if n > 1:
+            change = values.narrow(axis, 1, n - 1) != values.narrow(axis, 0, n - 1)
+            pad = tuple((1, 0) if i == axis else (0, 0) for i in range(self.ndim))
+            start = change.pad_axes(pad) | (_positions(self, axis) == 0)
+        else:
+            start = _positions(self, axis) == 0
+        run = start.to(dtypes.int64).cumsum(axis) - 1
+        counts = self._scalar(0, dtypes.int64, self.shape).scatter_add(
+            axis, run, self._scalar(1, dtypes.int64, self.shape))
+        length = counts.gather(axis, run)
+        pad = tuple((0, 1) if i == axis else (0, 0) for i in range(self.ndim))
+        last = start.narrow(axis, 1, n - 1).pad_axes(pad) if n > 1 else start
+        last = last | (_positions(self, axis) == n - 1)
+        best = last._where(length, -1).argmax(axis, keepdim=True)
+        index = order.gather(axis, best)
+        value = self.gather(axis, index)
+        if not keepdim:
+            index, value = index.squeeze(axis), value.squeeze(axis)
+        return SortResult(value, index)
+
     def unique(self: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
                return_counts: bool = False, dim: int | None = None) -> Any:
         """The distinct values (sorted), optionally with the inverse map and counts (reads
