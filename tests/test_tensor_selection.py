@@ -155,3 +155,17 @@ def test_mode_matches_pytorch_values_indices_and_gradient(device, seed, size):
             np.testing.assert_array_equal(zv.numpy(), tv.numpy())
     compare(lambda a: a.mode(1).values, lambda a: a.mode(1).values, [x], device)
     compare(lambda a: a.mode(0).values, lambda a: a.mode(0).values, [x[0, 0, 0]], device)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**6))
+def test_unique_consecutive_matches_pytorch(device, seed):
+    x = np.random.default_rng(seed).integers(0, 2, (3, 4, 2))
+    for dim in (None, 0, 1, 2):
+        got = zt(x, device).unique_consecutive(True, True, dim)
+        want = torch.from_numpy(x).unique_consecutive(return_inverse=True, return_counts=True,
+                                                      dim=dim)
+        for z, t in zip(got, want):
+            np.testing.assert_array_equal(z.numpy(), t.numpy())
+    np.testing.assert_array_equal(zt(x, device).unique_consecutive().numpy(),
+                                  torch.from_numpy(x).unique_consecutive().numpy())

@@ -206,6 +206,31 @@ class SelectionOps:
             out.append(tensor(counts.astype(np.int64), device=self.device))
         return out[0] if len(out) == 1 else tuple(out)
 
+    def unique_consecutive(self: Tensor, return_inverse: bool = False,
+                           return_counts: bool = False, dim: int | None = None) -> Any:
+        """One element (or slice along ``dim``) per run of equal consecutive ones, with the
+        inverse map and run lengths as PyTorch (reads the data on the host; no gradient)."""
+        from zili.tensor.creation import tensor
+        host = self.detach().numpy()
+        axis = None if dim is None else self._axis(dim)
+        moved = host.reshape(-1) if axis is None else np.moveaxis(host, axis, 0)
+        rows = moved.reshape(moved.shape[0], -1)
+        starts = np.ones(rows.shape[0], bool)
+        starts[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+        values = moved[starts]
+        if axis is not None:
+            values = np.moveaxis(values, 0, axis)
+        out = [tensor(np.ascontiguousarray(values), device=self.device)]
+        if return_inverse:
+            inverse = np.cumsum(starts) - 1
+            out.append(tensor(inverse.reshape(host.shape if axis is None else (-1,))
+                              .astype(np.int64), device=self.device))
+        if return_counts:
+            first = np.flatnonzero(starts)
+            out.append(tensor(np.diff(np.append(first, rows.shape[0])).astype(np.int64),
+                              device=self.device))
+        return out[0] if len(out) == 1 else tuple(out)
+
     def nonzero(self: Tensor, as_tuple: bool = False) -> Any:
         """Indices of the nonzero elements: (count, ndim) int64, or one tensor per axis."""
         from zili.tensor.creation import tensor

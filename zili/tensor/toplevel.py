@@ -13,7 +13,8 @@ NAMES = ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argso
          "take_along_dim", "isclose", "allclose", "prod", "round", "floor", "ceil", "trunc",
          "frac", "sign", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh",
          "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "erfinv", "lgamma", "digamma",
-         "copysign", "div", "gather", "index_select", "msort", "mode")
+         "copysign", "div", "gather", "index_select", "msort", "mode",
+         "unique_consecutive")
 
 
 def _lift(name: str) -> Callable[..., Any]:
