@@ -169,3 +169,15 @@ def test_unique_consecutive_matches_pytorch(device, seed):
             np.testing.assert_array_equal(z.numpy(), t.numpy())
     np.testing.assert_array_equal(zt(x, device).unique_consecutive().numpy(),
                                   torch.from_numpy(x).unique_consecutive().numpy())
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**6))
+def test_unique_along_dim_matches_pytorch(device, seed):
+    x = np.random.default_rng(seed).integers(0, 2, (3, 4, 2))
+    for dim in (0, 1, 2, -1):
+        got = zt(x, device).unique(True, True, True, dim)
+        want = torch.from_numpy(x).unique(sorted=True, return_inverse=True,
+                                          return_counts=True, dim=dim)
+        for z, t in zip(got, want):
+            np.testing.assert_array_equal(z.numpy(), t.numpy())

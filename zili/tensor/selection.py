@@ -195,13 +195,18 @@ class SelectionOps:
         """The distinct values (sorted), optionally with the inverse map and counts (reads
         the data on the host; no gradient)."""
         from zili.tensor.creation import tensor
-        if dim is not None:
-            raise NotImplementedError("unique(dim=...) is not supported by zili; flatten first")
         host = self.detach().numpy()
-        values, inverse, counts = np.unique(host, return_inverse=True, return_counts=True)
-        out = [tensor(values, device=self.device)]
+        if dim is not None:  # distinct slices along dim, in lexicographic order (PyTorch's)
+            axis = self._axis(dim)
+            values, inverse, counts = np.unique(host, return_inverse=True, return_counts=True,
+                                                axis=axis)
+            shape: tuple[int, ...] = (-1,)
+        else:
+            values, inverse, counts = np.unique(host, return_inverse=True, return_counts=True)
+            shape = host.shape
+        out = [tensor(np.ascontiguousarray(values), device=self.device)]
         if return_inverse:
-            out.append(tensor(inverse.reshape(host.shape).astype(np.int64), device=self.device))
+            out.append(tensor(inverse.reshape(shape).astype(np.int64), device=self.device))
         if return_counts:
             out.append(tensor(counts.astype(np.int64), device=self.device))
         return out[0] if len(out) == 1 else tuple(out)
