@@ -6,9 +6,10 @@ The model is built with transformers from a Qwen2Config (random weights, no down
 saved as float32 and as bfloat16 folders, and loaded by both frameworks from the same
 float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8,
 computing the logits of the last position only (what generation needs; ``logits_to_keep=1``
-in both frameworks). Decode: ``--new`` greedy tokens with the KV cache after that prefill
-(time of generate minus the prefill; zili's decode steps replay a jitted step, traced in the
-warm-up call). Each measurement alternates zili and transformers (best of ``--repeat``), so
+in both frameworks). Decode: ``--new`` greedy tokens with the KV cache: the time of
+generating ``--new`` tokens minus that of generating one (prefill and first token), for
+``--new`` - 1 decode steps (zili's decode steps replay a jitted step, traced in the warm-up
+call). Each measurement alternates zili and transformers (best of ``--repeat``), so
 on a busy machine both see the same load; compare the ratios. Memory is measured in a
 fresh subprocess (peak resident set, VmHWM, minus the resident set before loading) after
 ``from_pretrained`` of the bfloat16 folder and after one forward pass (which touches every
@@ -116,20 +117,21 @@ def main() -> None:
                 with torch.no_grad():
                     return hf(tids, logits_to_keep=1).logits
 
-            def z_generate(ids=ids):
-                return ours.generate(ids, max_new_tokens=args.new, temperature=0)
+            def z_generate(ids=ids, new=args.new):
+                return ours.generate(ids, max_new_tokens=new, temperature=0)
 
-            def t_generate(tids=tids):
+            def t_generate(tids=tids, new=args.new):
                 with torch.no_grad():
-                    return hf.generate(tids, max_new_tokens=args.new, min_new_tokens=args.new,
+                    return hf.generate(tids, max_new_tokens=new, min_new_tokens=new,
                                        do_sample=False, pad_token_id=0)
 
             zp, tp = timed([z_prefill, t_prefill], args.repeat)
-            zg, tg = timed([z_generate, t_generate], args.repeat)
+            zg, tg, z1, t1 = timed([z_generate, t_generate, lambda: z_generate(new=1),
+                                    lambda: t_generate(new=1)], args.repeat)
             prefill = batch * args.prompt
-            decode = batch * args.new
+            decode = batch * (args.new - 1)
             rows = [("prefill", prefill / zp, prefill / tp),
-                    ("decode", decode / max(zg - zp, 1e-9), decode / max(tg - tp, 1e-9))]
+                    ("decode", decode / max(zg - z1, 1e-9), decode / max(tg - t1, 1e-9))]
             for phase, z, t in rows:
                 print(f"{batch:>5} {phase:>8} {z:>11.1f} {t:>12.1f} {z / t:>6.2f}")
         print(f"load average after: {os.getloadavg()}")
