@@ -19,6 +19,7 @@ import numpy as np
 from zili import dtype as dtypes
 from zili.errors import ShapeError
 from zili.tensor import functions as F
+from zili.tensor.scatter_reduce import REDUCTIONS, scatter_reduce_extreme
 
 if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
@@ -312,18 +313,20 @@ class SelectionOps:
 
     def scatter_reduce(self: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
                        *, include_self: bool = True) -> Tensor:
-        """Combine ``src`` into self at ``index`` with 'sum', 'mean' (composites of
-        SCATTER_ADD) or 'prod'/'amax'/'amin' (not supported yet: raises).
+        """Combine ``src`` into self at ``index`` along ``dim`` (torch.scatter_reduce):
+        'sum' and 'mean' are composites of SCATTER_ADD; 'prod', 'amax' and 'amin' group src
+        by destination with one-hot masks (zili/tensor/scatter_reduce.py). With
+        ``include_self=False`` self's value at a position only survives where nothing lands.
 
         Raises:
-            NotImplementedError: for 'prod', 'amax' and 'amin'; ValueError for others.
+            ValueError: for another reduce; ShapeError when index does not fit self and src.
         """
+        dtypes.check_supported("scatter_reduce", self.dtype)
         axis = self._axis(dim)
         index = index.to(dtypes.int64)
         src = src.to(self.dtype)
-        if reduce in ("prod", "amax", "amin"):
-            raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} has no composite in "
-                                      "zili yet; use 'sum' or 'mean'")
+        if reduce in REDUCTIONS:
+            return scatter_reduce_extreme(self, axis, index, src, reduce, include_self)
         if reduce not in ("sum", "mean"):
             raise ValueError(f"scatter_reduce: reduce must be sum, mean, prod, amax or amin, "
                              f"got {reduce!r}")
