@@ -83,7 +83,7 @@ def test_scatter_reduce_prod_gradient_with_zeros_matches_finite_differences(devi
 
 def test_amax_excluded_self_takes_no_gradient_share(device):
     # out[0] = max(src[0], src[1]) = src[0], a unique maximiser, so d out / d src[0] = 1
-    # even though the excluded self[0] equals it (PyTorch 2.x gives 0.5 here).
+    # even though the excluded self[0] equals it (PyTorch also counts that self: 0.5).
     base, src = np.array([3.0, 5.0]), np.array([3.0, 1.0, 4.0])
     index = np.array([0, 0, 1])
     for reduce in ("amax", "amin"):
