@@ -33,3 +33,11 @@ def device(request: pytest.FixtureRequest) -> str:
     if not _available(request.param):
         pytest.skip(f"device {request.param!r} is not available on this machine")
     return request.param
+
+
+@pytest.fixture
+def cpu() -> str:
+    """The ``cpu`` device's name, for tests of its C loops (skips without a C compiler)."""
+    if not _available("cpu"):
+        pytest.skip("no C compiler: the cpu device is not available")
+    return "cpu"

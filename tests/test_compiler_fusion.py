@@ -12,15 +12,6 @@ import zili
 from zili.compiler.runtime import Stats
 
 
-@pytest.fixture
-def cpu() -> str:
-    try:
-        zili.get_device("cpu")
-    except Exception:
-        pytest.skip("no C compiler: the cpu device is not available")
-    return "cpu"
-
-
 def _jit_twice(fn, *arrays):  # first call eager, second traces and compiles
     jitted = zili.jit(fn)
     for _ in range(2):

@@ -103,15 +103,6 @@ def test_float32_sum_of_ten_million_values_within_1e_6(device: str, shape: tuple
 
 # --- cpu device: the loops' promises ----------------------------------------------------
 
-@pytest.fixture
-def cpu() -> str:
-    try:
-        zili.get_device("cpu")
-    except Exception:
-        pytest.skip("no C compiler: the cpu device is not available")
-    return "cpu"
-
-
 def _openmp() -> ctypes.CDLL:
     name = ctypes.util.find_library("gomp")
     if name is None:
