@@ -13,7 +13,8 @@ extensions) elsewhere. The structure is the classic Goto/BLIS one:
   strided operands (the backward products) cost no copy;
 * after the last depth block an epilogue runs on the tile while it is in L1:
   ``out = gelu?(alpha * acc + bias) + residual``;
-* a batch of small products (attention) runs one product per thread instead.
+* a batch of small products (attention) runs one product per thread instead, A read in
+  place (no packing) and the next product's operands prefetched.
 
 The split over threads never changes the order in which a sum is accumulated (threads
 own rows or whole products; the depth loop is always the same), so the result does not
@@ -89,6 +90,11 @@ static inline void vstore_(float *p, vf v) { memcpy(p, &v, sizeof v); }
 #define MC_MAX 96
 #define NC_MAX 4096
 
+/* How macro_block reads A: packs it into pa, finds it packed there, or reads it in place. */
+#define A_TO_PACK 0
+#define A_PACKED 1
+#define A_IN_PLACE 2
+
 #define EPI_BIAS 1
 #define EPI_GELU 2
 #define EPI_RESIDUAL 4
@@ -97,6 +103,13 @@ const char *zili_sgemm_target(void) { return TARGET; }
 
 /* acc (MR x NR) = packed A panel (kc x MR) times packed B panel (kc x NR); stored to c
    (row stride rsc), added to what c holds when add is set. Full tiles only. */
+#define A0 a[0]
+#define A1 a[1]
+#define A2 a[2]
+#define A3 a[3]
+#define A4 a[4]
+#define A5 a[5]
+#define A_NEXT a += MR
 static inline void kernel_full(long kc, const float *restrict a, const float *restrict b,
                                float *restrict c, long rsc, int add) {
     vf c00 = VZERO(), c01 = VZERO(), c10 = VZERO(), c11 = VZERO(), c20 = VZERO(),
@@ -104,13 +117,13 @@ static inline void kernel_full(long kc, const float *restrict a, const float *re
        c50 = VZERO(), c51 = VZERO();
     for (long k = 0; k < kc; k++) {
         vf b0 = VLOAD(b), b1 = VLOAD(b + VW), x;
-        x = VSET1(a[0]); c00 = VFMA(x, b0, c00); c01 = VFMA(x, b1, c01);
-        x = VSET1(a[1]); c10 = VFMA(x, b0, c10); c11 = VFMA(x, b1, c11);
-        x = VSET1(a[2]); c20 = VFMA(x, b0, c20); c21 = VFMA(x, b1, c21);
-        x = VSET1(a[3]); c30 = VFMA(x, b0, c30); c31 = VFMA(x, b1, c31);
-        x = VSET1(a[4]); c40 = VFMA(x, b0, c40); c41 = VFMA(x, b1, c41);
-        x = VSET1(a[5]); c50 = VFMA(x, b0, c50); c51 = VFMA(x, b1, c51);
-        a += MR;
+        x = VSET1(A0); c00 = VFMA(x, b0, c00); c01 = VFMA(x, b1, c01);
+        x = VSET1(A1); c10 = VFMA(x, b0, c10); c11 = VFMA(x, b1, c11);
+        x = VSET1(A2); c20 = VFMA(x, b0, c20); c21 = VFMA(x, b1, c21);
+        x = VSET1(A3); c30 = VFMA(x, b0, c30); c31 = VFMA(x, b1, c31);
+        x = VSET1(A4); c40 = VFMA(x, b0, c40); c41 = VFMA(x, b1, c41);
+        x = VSET1(A5); c50 = VFMA(x, b0, c50); c51 = VFMA(x, b1, c51);
+        A_NEXT;
         b += NR;
     }
 #define ROW(i, r0, r1) do { float *p = c + (i) * rsc; \
@@ -121,17 +134,58 @@ static inline void kernel_full(long kc, const float *restrict a, const float *re
 #undef ROW
 }
 
-/* The same product for a partial tile (mr <= MR rows, nr <= NR columns): computed in full
-   on the zero-padded panels, then only the valid part is written. The arithmetic per
-   element is the same as kernel_full's, so edge elements round the same way. */
-static void kernel_edge(long kc, const float *a, const float *b, float *c, long rsc,
-                        int add, long mr, long nr) {
-    float tile[MR * NR] __attribute__((aligned(64)));
-    kernel_full(kc, a, b, tile, NR, 0);
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++)
-            c[i * rsc + j] = add ? c[i * rsc + j] + tile[i * NR + j] : tile[i * NR + j];
+#undef A0
+#undef A1
+#undef A2
+#undef A3
+#undef A4
+#undef A5
+#undef A_NEXT
+
+/* The same tile with A read in place (element (i, k) at a[i] + k * cs, six row pointers)
+   instead of from a packed panel: a batch of small products (attention) spends a third of
+   its time packing A otherwise, and A's block fits in L1 either way. Same arithmetic per
+   element as kernel_full, so the result does not depend on which of the two ran. */
+#define A0 a0[0]
+#define A1 a1[0]
+#define A2 a2[0]
+#define A3 a3[0]
+#define A4 a4[0]
+#define A5 a5[0]
+#define A_NEXT (a0 += cs, a1 += cs, a2 += cs, a3 += cs, a4 += cs, a5 += cs)
+static inline void kernel_direct(long kc, const float *const *rows, long cs,
+                                 const float *restrict b, float *restrict c, long rsc,
+                                 int add) {
+    const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4],
+                *a5 = rows[5];
+    vf c00 = VZERO(), c01 = VZERO(), c10 = VZERO(), c11 = VZERO(), c20 = VZERO(),
+       c21 = VZERO(), c30 = VZERO(), c31 = VZERO(), c40 = VZERO(), c41 = VZERO(),
+       c50 = VZERO(), c51 = VZERO();
+    for (long k = 0; k < kc; k++) {
+        vf b0 = VLOAD(b), b1 = VLOAD(b + VW), x;
+        x = VSET1(A0); c00 = VFMA(x, b0, c00); c01 = VFMA(x, b1, c01);
+        x = VSET1(A1); c10 = VFMA(x, b0, c10); c11 = VFMA(x, b1, c11);
+        x = VSET1(A2); c20 = VFMA(x, b0, c20); c21 = VFMA(x, b1, c21);
+        x = VSET1(A3); c30 = VFMA(x, b0, c30); c31 = VFMA(x, b1, c31);
+        x = VSET1(A4); c40 = VFMA(x, b0, c40); c41 = VFMA(x, b1, c41);
+        x = VSET1(A5); c50 = VFMA(x, b0, c50); c51 = VFMA(x, b1, c51);
+        A_NEXT;
+        b += NR;
+    }
+#define ROW(i, r0, r1) do { float *p = c + (i) * rsc; \
+        if (add) { r0 = VADD(r0, VLOADU(p)); r1 = VADD(r1, VLOADU(p + VW)); } \
+        VSTOREU(p, r0); VSTOREU(p + VW, r1); } while (0)
+    ROW(0, c00, c01); ROW(1, c10, c11); ROW(2, c20, c21);
+    ROW(3, c30, c31); ROW(4, c40, c41); ROW(5, c50, c51);
+#undef ROW
 }
+#undef A0
+#undef A1
+#undef A2
+#undef A3
+#undef A4
+#undef A5
+#undef A_NEXT
 
 /* out = gelu?(alpha * out + bias) + residual on an mr x nr tile of the output. GELU is the
    tanh form as x * sigmoid(2z), exponent capped like zili's composite. */
@@ -166,9 +220,40 @@ static void pack_b_panel(long kc, long nr, const float *b, long rs, long cs, flo
         for (long k = 0; k < kc; k++)
             for (long j = nr; j < NR; j++) dst[k * NR + j] = 0.0f;
     if (cs != 1 && rs == 1) {  /* transposed operand: columns are contiguous */
+        long k0 = 0;
+#if defined(__AVX2__) && !defined(__AVX512F__)
+        /* 8 x 8 blocks transposed in registers: the scalar loop below stores with a
+           stride of a whole panel row and costs as much as the attention product. */
+        if (nr == NR)
+            for (; k0 + 8 <= kc; k0 += 8)
+                for (long h = 0; h < NR; h += 8) {
+                    const float *col = b + h * cs + k0;
+                    __m256 r0 = _mm256_loadu_ps(col), r1 = _mm256_loadu_ps(col + cs),
+                           r2 = _mm256_loadu_ps(col + 2 * cs), r3 = _mm256_loadu_ps(col + 3 * cs),
+                           r4 = _mm256_loadu_ps(col + 4 * cs), r5 = _mm256_loadu_ps(col + 5 * cs),
+                           r6 = _mm256_loadu_ps(col + 6 * cs), r7 = _mm256_loadu_ps(col + 7 * cs);
+                    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                           t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                           t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+                    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                    float *d = dst + k0 * NR + h;
+                    _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+                    _mm256_storeu_ps(d + NR, _mm256_permute2f128_ps(u1, u5, 0x20));
+                    _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
+                    _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
+                    _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
+                    _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
+                    _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
+                    _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+                }
+#endif
         for (long j = 0; j < nr; j++) {
             const float *col = b + j * cs;
-            for (long k = 0; k < kc; k++) dst[k * NR + j] = col[k];
+            for (long k = k0; k < kc; k++) dst[k * NR + j] = col[k];
         }
         return;
     }
@@ -182,6 +267,15 @@ static void pack_a(long mc, long kc, const float *a, long rs, long cs, float *ds
         long mr = mc - i0 < MR ? mc - i0 : MR;
         float *d = dst + i0 * kc;
         const float *s = a + i0 * rs;
+        if (cs == 1 && mr == MR) {  /* six row streams, contiguous stores */
+            const float *r0 = s, *r1 = s + rs, *r2 = s + 2 * rs, *r3 = s + 3 * rs,
+                        *r4 = s + 4 * rs, *r5 = s + 5 * rs;
+            for (long k = 0; k < kc; k++, d += MR) {
+                d[0] = r0[k]; d[1] = r1[k]; d[2] = r2[k];
+                d[3] = r3[k]; d[4] = r4[k]; d[5] = r5[k];
+            }
+            continue;
+        }
         if (cs == 1) {
             for (long i = 0; i < mr; i++)
                 for (long k = 0; k < kc; k++) d[k * MR + i] = s[i * rs + k];
@@ -202,15 +296,33 @@ static void macro_block(long m0, long mc, long n0, long nc, long k0, long kc, in
                         float *C, long crs, float alpha, long flags,
                         const float *bias, long brs, long bcs,
                         const float *res, long rrs, long rcs) {
-    if (!a_packed) pack_a(mc, kc, A + m0 * ars + k0 * acs, ars, acs, pa);
+    if (a_packed == A_TO_PACK) pack_a(mc, kc, A + m0 * ars + k0 * acs, ars, acs, pa);
+    float tile[MR * NR] __attribute__((aligned(64)));
     for (long j0 = 0; j0 < nc; j0 += NR) {
         long nr = nc - j0 < NR ? nc - j0 : NR;
         const float *bp = pb + j0 * kc;
         for (long i0 = 0; i0 < mc; i0 += MR) {
             long mr = mc - i0 < MR ? mc - i0 : MR;
             float *c = C + (m0 + i0) * crs + n0 + j0;
-            if (mr == MR && nr == NR) kernel_full(kc, pa + i0 * kc, bp, c, crs, k0 > 0);
-            else kernel_edge(kc, pa + i0 * kc, bp, c, crs, k0 > 0, mr, nr);
+            /* A partial tile is computed in full (on zero-padded panels, or on the last
+               valid row repeated) into a scratch tile, then its valid part is written:
+               the arithmetic per element is the same as a full tile's. */
+            int full = mr == MR && nr == NR, add = k0 > 0;
+            float *dst = full ? c : tile;
+            long drs = full ? crs : NR;
+            if (a_packed == A_IN_PLACE) {
+                const float *rows[MR];
+                for (long i = 0; i < MR; i++)
+                    rows[i] = A + (m0 + i0 + (i < mr ? i : mr - 1)) * ars + k0 * acs;
+                kernel_direct(kc, rows, acs, bp, dst, drs, full && add);
+            } else {
+                kernel_full(kc, pa + i0 * kc, bp, dst, drs, full && add);
+            }
+            if (!full)
+                for (long i = 0; i < mr; i++)
+                    for (long j = 0; j < nr; j++)
+                        c[i * crs + j] = add ? c[i * crs + j] + tile[i * NR + j]
+                                             : tile[i * NR + j];
             if (last && (flags || alpha != 1.0f)) {
                 long m = m0 + i0, n = n0 + j0;
                 epilogue(c, crs, mr, nr, alpha, flags,
@@ -223,12 +335,36 @@ static void macro_block(long m0, long mc, long n0, long nc, long k0, long kc, in
 
 static long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
+/* Asks for the cache lines of a rows x cols matrix (strides rs, cs; for writing when
+   write is set) ahead of use. The batch of small products (attention) reads operands
+   that are strided views of a tensor larger than L2, a few lines per row: the hardware
+   prefetcher does not follow them, so without this a product waits on memory for a
+   third of its time. Work item p asks for item p + threads, the next one its thread
+   likely takes. Only a row- or column-contiguous matrix is prefetched. */
+#define PREFETCH_MAX (64 * 1024)
+static void prefetch_matrix(const float *x, long rows, long cols, long rs, long cs,
+                            int write) {
+    long lines = 16;  /* floats per 64-byte cache line */
+    if (cs != 1 && rs == 1) {  /* column-contiguous: walk it transposed */
+        long t = rows; rows = cols; cols = t; rs = cs;
+    } else if (cs != 1) {
+        return;
+    }
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols + lines - 1; j += lines) {
+            const float *p = x + i * rs + (j < cols ? j : cols - 1);
+            if (write) __builtin_prefetch(p, 1, 3);
+            else __builtin_prefetch(p, 0, 3);
+        }
+}
+
 /* Rows m_lo..m_hi and columns n_lo..n_hi of one product, with this thread's panels. */
 static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
                       const float *a, long ars, long acs, const float *b, long brs, long bcs,
                       float *c, long N, float alpha, long flags,
                       const float *bias, long bias_rs, long bias_cs,
-                      const float *res, long res_rs, long res_cs, float *pa, float *pb) {
+                      const float *res, long res_rs, long res_cs, float *pa, float *pb,
+                      int a_mode) {
     for (long n0 = n_lo; n0 < n_hi; n0 += NC_MAX) {
         long nc = n_hi - n0 < NC_MAX ? n_hi - n0 : NC_MAX;
         for (long k0 = 0; k0 < K; k0 += KC) {
@@ -238,7 +374,7 @@ static void rectangle(long m_lo, long m_hi, long n_lo, long n_hi, long K,
                              brs, bcs, pb + j0 * kc);
             for (long m0 = m_lo; m0 < m_hi; m0 += MC_MAX)
                 macro_block(m0, m_hi - m0 < MC_MAX ? m_hi - m0 : MC_MAX, n0, nc, k0, kc,
-                            k0 + kc >= K, a, ars, acs, pb, pa, 0, c, N, alpha, flags,
+                            k0 + kc >= K, a, ars, acs, pb, pa, a_mode, c, N, alpha, flags,
                             bias, bias_rs, bias_cs, res, res_rs, res_cs);
         }
     }
@@ -279,6 +415,7 @@ static int sgemm(long batch, long inner, long M, long N, long K,
     long kc_max = K < KC ? K : KC;
     int failed = 0;
     if (batch >= threads) {  /* many products: one whole product per work item */
+        int a_mode = M * K <= 16384 ? A_IN_PLACE : A_TO_PACK;  /* see kernel_direct */
         long nc_max = round_up(N < NC_MAX ? N : NC_MAX, NR);
         long mc_max = round_up(M < MC_MAX ? M : MC_MAX, MR);
         #pragma omp parallel num_threads(threads) reduction(|: failed)
@@ -289,10 +426,17 @@ static int sgemm(long batch, long inner, long M, long N, long K,
             #pragma omp for schedule(dynamic, 1)
             for (long p = 0; p < batch; p++) {
                 if (!pb || !pa) continue;
+                if (p + threads < batch && M * K + K * N <= PREFETCH_MAX) {
+                    long q = p + threads;
+                    prefetch_matrix(A + BOFF(q, a_os, a_is), M, K, ars, acs, 0);
+                    prefetch_matrix(B + BOFF(q, b_os, b_is), K, N, brs, bcs, 0);
+                    prefetch_matrix(C + q * M * N, M, N, N, 1, 1);
+                }
                 rectangle(0, M, 0, N, K, A + BOFF(p, a_os, a_is), ars, acs,
                           B + BOFF(p, b_os, b_is), brs, bcs, C + p * M * N, N, alpha, flags,
                           bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
-                          res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs, pa, pb);
+                          res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs, pa, pb,
+                          a_mode);
             }
             free(pb);
             free(pa);
@@ -353,7 +497,7 @@ static int sgemm(long batch, long inner, long M, long N, long K,
                     if (split_rows) {
                         for (long m0 = lo; m0 < hi; m0 += MC_MAX)
                             macro_block(m0, hi - m0 < MC_MAX ? hi - m0 : MC_MAX, 0, N, k0, kc,
-                                        last, a, ars, acs, shared + k0 * n_pad, mine, 0, c, N,
+                                        last, a, ars, acs, shared + k0 * n_pad, mine, A_TO_PACK, c, N,
                                         alpha, flags, pbias, bias_rs, bias_cs, pres, res_rs,
                                         res_cs);
                     } else {
@@ -364,7 +508,7 @@ static int sgemm(long batch, long inner, long M, long N, long K,
                         for (long m0 = 0; m0 < M; m0 += MC_MAX)
                             macro_block(m0, M - m0 < MC_MAX ? M - m0 : MC_MAX, lo, hi - lo, k0,
                                         kc, last, a, ars, acs, mine,
-                                        (float *)shared + k0 * m_pad + m0 * kc, 1, c, N,
+                                        (float *)shared + k0 * m_pad + m0 * kc, A_PACKED, c, N,
                                         alpha, flags, pbias, bias_rs, bias_cs, pres, res_rs,
                                         res_cs);
                     }
