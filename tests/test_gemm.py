@@ -135,18 +135,61 @@ def test_gemm_batched_broadcast_and_heads(gemm: Gemm) -> None:
     _check(out2, tq.double() @ torch.from_numpy(w).double(), e)
 
 
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 16), n=st.integers(1, 150), k=st.integers(0, 200),
+       la=st.sampled_from("nts"), lb=st.sampled_from("nts"), epilogue=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_gemm_skinny_matches_torch(gemm: Gemm, m: int, n: int, k: int, la: str, lb: str,
+                                   epilogue: bool, seed: int) -> None:
+    """At most 16 rows (decode): weight transposed ('t': dot products), row-major ('n':
+    axpy form) or strided ('s': the packed path), odd sizes around the 4-column, 2-row and
+    vector-width steps, with and without a bias and residual epilogue."""
+    rng = np.random.default_rng(seed)
+    a, av, ta = _operand(rng, m, k, la)
+    b, bv, tb = _operand(rng, k, n, lb)
+    want = ta.double() @ tb.double()
+    bias = res = None
+    if epilogue:
+        vec = rng.standard_normal(n).astype(np.float32)
+        full = rng.standard_normal((m, n)).astype(np.float32)
+        bias, res = (vec, View((m, n), (0, 1))), (full.reshape(-1), View((m, n)))
+        want = 0.5 * want + torch.from_numpy(vec).double() + torch.from_numpy(full).double()
+    out = np.full(m * n, np.nan, np.float32)
+    gemm(a, av, b, bv, out, (m, n), alpha=0.5 if epilogue else 1.0, bias=bias, residual=res)
+    _check(out, want, k)
+
+
+@settings(max_examples=12, deadline=None)
+@given(batch=st.integers(2, 5), m=st.integers(1, 140), n=st.integers(1, 70),
+       k=st.integers(1, 140), la=st.sampled_from("nts"), lb=st.sampled_from("nts"),
+       seed=st.integers(0, 2**31))
+def test_gemm_batched_matches_torch(gemm: Gemm, batch: int, m: int, n: int, k: int, la: str,
+                                    lb: str, seed: int) -> None:
+    """A batch of products, one per thread: A read in place (small A, partial tiles read
+    its last row again) or packed (M x K over 16384), B transposed in 8 x 8 blocks."""
+    rng = np.random.default_rng(seed)
+    a, av, ta = _operand(rng, m, k, la, (batch,))
+    b, bv, tb = _operand(rng, k, n, lb, (batch,))
+    out = np.full(batch * m * n, np.nan, np.float32)
+    gemm(a, av, b, bv, out, (batch, m, n))
+    _check(out, ta.double() @ tb.double(), k)
+
+
 def test_gemm_rejects_other_dtypes(gemm: Gemm) -> None:
     a = np.zeros(4, np.float64)
     with pytest.raises(TypeError, match="float32"):
         gemm(a, View((2, 2)), a, View((2, 2)), np.zeros(4, np.float64), (2, 2))
 
 
-def test_gemm_does_not_depend_on_thread_count(gemm: Gemm) -> None:
-    """The same bits with 1 and with all threads (so eager and jitted runs agree)."""
+@pytest.mark.parametrize("m,n,k,la,lb", [(301, 67, 530, "t", "n"), (7, 300, 70, "n", "t"),
+                                         (9, 200, 33, "t", "n")])
+def test_gemm_does_not_depend_on_thread_count(gemm: Gemm, m: int, n: int, k: int, la: str,
+                                              lb: str) -> None:
+    """The same bits with 1 and with all threads (so eager and jitted runs agree), for the
+    packed path and both skinny forms."""
     rng = np.random.default_rng(11)
-    m, n, k = 301, 67, 530
-    a, av, _ = _operand(rng, m, k, "t")
-    b, bv, _ = _operand(rng, k, n, "n")
+    a, av, _ = _operand(rng, m, k, la)
+    b, bv, _ = _operand(rng, k, n, lb)
     outs = []
     libgomp = ctypes.CDLL("libgomp.so.1")
     before = libgomp.omp_get_max_threads()
@@ -161,7 +204,8 @@ def test_gemm_does_not_depend_on_thread_count(gemm: Gemm) -> None:
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
-@pytest.mark.parametrize("shape_a,shape_b", [((2, 33, 17), (17, 29)), ((5, 7), (3, 7, 11))])
+@pytest.mark.parametrize("shape_a,shape_b", [((2, 33, 17), (17, 29)), ((5, 7), (3, 7, 11)),
+                                             ((3, 40), (40, 37))])
 def test_cpu_matmul_eager_and_jit_backward(gemm: Gemm, shape_a: tuple, shape_b: tuple) -> None:
     """Through the tensor API on the cpu device: forward and both backward products (their
     transposed operands go through packing), eager and jitted give the same bits."""
@@ -219,3 +263,14 @@ def test_portable_microkernel(tmp_path: Path) -> None:
     assert fn(out.ctypes.data, a.ctypes.data, b.ctypes.data, out.ctypes.data,
               out.ctypes.data, *ints) == 0
     np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    # The skinny path (5 rows), weight transposed (dot products) and row-major (axpy).
+    x = rng.standard_normal((5, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    out = np.empty((5, n), np.float32)
+    for bt, weight, brs, bcs in ((True, w, 1, k), (False, np.ascontiguousarray(w.T), n, 1)):
+        ints = [0] * 5 + [1, 1, 5, n, k, 0, 0, k, 1, 0, 0, brs, bcs, float_bits(1.0), 0] + \
+            [0] * 8
+        assert fn(out.ctypes.data, x.ctypes.data, weight.ctypes.data, out.ctypes.data,
+                  out.ctypes.data, *ints) == 0
+        np.testing.assert_allclose(out, x.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"weight transposed: {bt}")

@@ -41,6 +41,7 @@ class Gemm:
     def __init__(self, device: Any):
         self.device = device
         self.program = compile_kernel(device, GEMM_FUNCTION, GEMM_SOURCE, _BUFFERS, _INTS)
+        self._launches: dict[tuple, list[list[int]]] = {}
 
     @property
     def target(self) -> str:
@@ -67,6 +68,33 @@ class Gemm:
             ValueError: if the views do not fit ``shape``.
             MemoryError: if the packing buffers could not be allocated.
         """
+        buffers = [out, a, b, bias[0] if bias else out, residual[0] if residual else out]
+        for buffer in buffers:
+            if buffer.dtype != np.float32:
+                raise TypeError(f"gemm: float32 buffers only, got {buffer.dtype} for a product "
+                                f"of shape {shape}; use the BLAS path for other dtypes")
+        # The integer arguments depend on the views alone: a decode step repeats the same
+        # few products, and working them out costs more than a small product itself.
+        key = (av, bv, shape, alpha, gelu, bias and bias[1], residual and residual[1])
+        launches = self._launches.get(key)
+        if launches is None:
+            if len(self._launches) >= 512:
+                self._launches.clear()
+            launches = self._launches[key] = self._arguments(
+                av, bv, shape, alpha, bias and bias[1], gelu, residual and residual[1])
+        for ints in launches:
+            if self.device.launch(self.program, buffers, ints):
+                raise MemoryError(f"gemm: could not allocate packing buffers for {shape}")
+
+    @staticmethod
+    def _arguments(av: View, bv: View, shape: tuple[int, ...], alpha: float,
+                   bias: View | None, gelu: bool, residual: View | None) -> list[list[int]]:
+        """The integer arguments of each launch (one per index of batch axes that the
+        kernel's two batch strides cannot walk).
+
+        Raises:
+            ValueError: if the views do not fit ``shape``.
+        """
         if len(shape) < 2 or len(av.shape) < 2 or len(bv.shape) < 2:
             raise ValueError(f"gemm: needs 2-D or batched operands, got {av.shape} @ {bv.shape} "
                              f"-> {shape}")
@@ -74,34 +102,29 @@ class Gemm:
         k = av.shape[-1]
         if av.shape[-2] != m or bv.shape[-2:] != (k, n):
             raise ValueError(f"gemm: shapes {av.shape} @ {bv.shape} do not give {shape}")
-        # The kernel's buffer slots: out, a, b, bias, residual (absent ones get out).
-        slots = [(out, View(shape)), (a, av), (b, bv), bias or (out, View(shape)),
-                 residual or (out, View(shape))]
-        for buffer, view in slots:
-            if buffer.dtype != np.float32:
-                raise TypeError(f"gemm: float32 buffers only, got {buffer.dtype} for a view "
-                                f"of shape {view.shape}; use the BLAS path for other dtypes")
-        for _, view in slots[3:]:
+        # The kernel's view slots: out, a, b, bias, residual (absent ones get out's).
+        views = [View(shape), av, bv, bias or View(shape), residual or View(shape)]
+        for view in views[3:]:
             if view.shape != shape:
                 raise ValueError(f"gemm: epilogue operand of shape {view.shape} must have the "
                                  f"output's shape {shape} (expand it)")
         batch = shape[:-2]
-        parts = [_operand(view, batch) for _, view in slots]
+        parts = [_operand(view, batch) for view in views]
         flags = (EPI_BIAS if bias is not None else 0) | (EPI_GELU if gelu else 0) | \
             (EPI_RESIDUAL if residual is not None else 0)
         dims = collapse_batch(batch, [strides for _, strides, _ in parts])
         while len(dims) < 2:
             dims.insert(0, (1, [0] * len(parts)))
         lead, (outer, inner) = dims[:-2], dims[-2:]
-        buffers = [buffer for buffer, _ in slots]
         strides = [[outer[1][d], inner[1][d], *parts[d][2]] for d in range(len(parts))]
+        launches = []
         for index in np.ndindex(*[size for size, _ in lead]):
             offsets = [offset + sum(i * s[d] for i, (_, s) in zip(index, lead))
                        for d, (offset, _, _) in enumerate(parts)]
-            ints = offsets + [outer[0] * inner[0], inner[0], m, n, k, *strides[1], *strides[2],
-                              float_bits(alpha), flags, *strides[3], *strides[4]]
-            if self.device.launch(self.program, buffers, ints):
-                raise MemoryError(f"gemm: could not allocate packing buffers for {shape}")
+            launches.append(offsets + [outer[0] * inner[0], inner[0], m, n, k, *strides[1],
+                                       *strides[2], float_bits(alpha), flags, *strides[3],
+                                       *strides[4]])
+        return launches
 
 
 def _operand(view: View, batch: tuple[int, ...]) -> tuple[int, list[int], tuple[int, int]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from zili.compiler.attention import FusedAttention
 from zili.compiler.gemm import Gemm
+from zili.compiler.gemv_source import SKINNY_ROWS
 from zili.compiler.render_c import PRELUDE, CRenderer
 from zili.compiler.runtime import Signature
 from zili.devices.blas import THREADS, blas_matmul
@@ -116,10 +117,13 @@ class CPUDevice(HostMemory, CompiledDevice):
         """out = a @ b (+ each (buffer, view) of ``addends`` in turn, at most two): for float32
         zili's SGEMM (addends in its epilogue) when ``matmul_library`` is ``"zili"`` (the
         default), else NumPy's BLAS (:mod:`zili.devices.blas`; ``ZILI_CPU_MATMUL=blas``)."""
-        # Few rows (a decode step: batch x 1 token) is matrix-vector work bound by reading the
-        # weight once: BLAS does that; the SGEMM packs the weight on every call (8x slower).
+        # Products of at most 16 rows (a decode step) are bound by reading the weight once.
+        # x @ W.T (nn.Linear) takes the SGEMM's skinny path (zili.compiler.gemv_source:
+        # 1.0-1.7x OpenBLAS, one thread); x @ W with W's rows contiguous stays with BLAS,
+        # whose kernel for that layout is faster than ours (0.2-0.98x).
+        skinny_rows = len(shape) == 2 and shape[0] <= SKINNY_ROWS and bv.strides[-1] == 1
         if self.matmul_library == "zili" and a.dtype == b.dtype == out.dtype == np.float32 \
-                and not (len(shape) == 2 and shape[0] <= GEMV_ROWS):
+                and not skinny_rows:
             self._gemm = self._gemm or Gemm(self)
             (a, av), (b, bv), *extra = [(x, v) if v.mask is None else  # packing reads no masks
                                         (read(x, v).reshape(-1), View(v.shape))
@@ -135,7 +139,6 @@ class CPUDevice(HostMemory, CompiledDevice):
 # float32 products: "zili" (the SGEMM on the kernels' OpenMP team; default: jitted GPT step
 # 0.87x PyTorch vs 0.58x, idle) or "blas" (NumPy's, whose threads fight the OpenMP team).
 MATMUL = os.environ.get("ZILI_CPU_MATMUL", "zili")
-GEMV_ROWS = 16  # products with at most this many rows go to BLAS (see CPUDevice.matmul)
 if MATMUL not in ("zili", "blas"):
     raise ValueError(f"ZILI_CPU_MATMUL must be 'zili' or 'blas', got {MATMUL!r}")
 register_device("cpu", CPUDevice, priority=10 if compiler_command() else -1)
