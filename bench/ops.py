@@ -1,8 +1,9 @@
 """Kernels of the GPT training step, zili's cpu device beside PyTorch and NumPy in one run.
 
 (a) matrix products at the step's shapes (forward, input-gradient and weight-gradient
-    product of every linear layer, the vocabulary projection) in GFLOP/s, with the
-    machine's peak (cores x FMA lanes x 2 FMA pipes x 2 flops x clock) stated;
+    product of every linear layer, the vocabulary projection, the attention's batched
+    products) in GFLOP/s, with the machine's peak (cores x FMA lanes x 2 FMA pipes x 2
+    flops x clock) stated; (a2) decode-sized products (1 and 8 rows) of a Qwen2-shaped model;
 (b) fused elementwise work and row/column reductions in GB/s (bytes each must read and
     write once) beside a plain copy of the same bytes;
 (c) attention forward + backward (causal) against PyTorch's scaled_dot_product_attention;
@@ -11,7 +12,8 @@
 Frameworks take turns call by call and each row reports the median, so load changes on a
 shared machine hit all of them; the load average is printed before and after. Usage:
 
-    python bench/ops.py [--tokens 2048] [--repeat 7] [--only matmul,bandwidth,attention,conv]
+    python bench/ops.py [--tokens 2048] [--repeat 7]
+                        [--only matmul,skinny,bandwidth,attention,conv]
 """
 
 from __future__ import annotations
@@ -113,7 +115,64 @@ def matmuls(tokens: int, repeat: int) -> None:
             rates = [2 * m * n * k / s / 1e9 for s in seconds]
             print(f"{name + ' ' + label:<24} {f'{m}x{n}x{k}':>18} {rates[0]:>7.1f} "
                   f"{rates[1]:>8.1f} {rates[2]:>7.1f} {rates[0] / max(rates[1:]):>8.2f}x")
+    for label, (batch, m, n, k), *fns in attention_products(rng, tokens):
+        seconds = race(fns, repeat)
+        rates = [2 * batch * m * n * k / s / 1e9 for s in seconds]
+        print(f"{label:<24} {f'{batch}x {m}x{n}x{k}':>18} {rates[0]:>7.1f} "
+              f"{rates[1]:>8.1f} {rates[2]:>7.1f} {rates[0] / max(rates[1:]):>8.2f}x")
     print(f"peak {peak:.0f} GFLOP/s")
+
+
+def attention_products(rng: np.random.Generator, tokens: int) -> list:
+    """The attention's batched products (one per (sequence, head)) of the step, forward and
+    backward, on q, k, v as the strided views of the qkv projection that the model uses."""
+    head = WIDTH // HEADS
+    qkv = rng.standard_normal((tokens // CONTEXT, CONTEXT, 3, HEADS, head)).astype(np.float32)
+    att = rng.standard_normal((tokens // CONTEXT, HEADS, CONTEXT, CONTEXT)).astype(np.float32)
+    dy = rng.standard_normal((tokens // CONTEXT, HEADS, CONTEXT, head)).astype(np.float32)
+    zqkv, zatt, zdy = (zili.tensor(a, device="cpu") for a in (qkv, att, dy))
+    tqkv, tatt, tdy = (torch.from_numpy(a) for a in (qkv, att, dy))
+    z = [zqkv[:, :, i].permute(0, 2, 1, 3) for i in range(3)]
+    t = [tqkv[:, :, i].permute(0, 2, 1, 3) for i in range(3)]
+    n = [qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3)]
+    batch = tokens // CONTEXT * HEADS
+    return [("attn q @ k^T", (batch, CONTEXT, CONTEXT, head),
+             lambda: z[0] @ z[1].transpose(-1, -2), lambda: t[0] @ t[1].transpose(-1, -2),
+             lambda: n[0] @ n[1].swapaxes(-1, -2)),
+            ("attn att @ v", (batch, CONTEXT, head, CONTEXT), lambda: zatt @ z[2],
+             lambda: tatt @ t[2], lambda: att @ n[2]),
+            ("attn dy @ v^T", (batch, CONTEXT, CONTEXT, head),
+             lambda: zdy @ z[2].transpose(-1, -2), lambda: tdy @ t[2].transpose(-1, -2),
+             lambda: dy @ n[2].swapaxes(-1, -2)),
+            ("attn att^T @ dy", (batch, CONTEXT, head, CONTEXT),
+             lambda: zatt.transpose(-1, -2) @ zdy, lambda: tatt.transpose(-1, -2) @ tdy,
+             lambda: att.swapaxes(-1, -2) @ dy)]
+
+
+# A decode step of bench/generate.py's Qwen2-shaped model (hidden 768, MLP 2048, vocabulary
+# 32000; q/o 768 -> 768, k/v 768 -> 256 with grouped heads): batch x 1 token times weights.
+DECODE = [("q/o proj", 768, 768), ("k/v proj", 768, 256), ("mlp up/gate", 768, 2048),
+          ("mlp down", 2048, 768), ("vocab head", 768, 32000)]
+
+
+def skinny(tokens: int, repeat: int) -> None:
+    """Table (a2): decode products x @ W^T with 1 and 8 rows (nn.Linear's layout)."""
+    del tokens
+    rng = np.random.default_rng(1)
+    print("\n(a2) decode products x @ W^T (1 or 8 rows: batch x 1 token), float32, GFLOP/s")
+    print(f"{'product':<24} {'M x N x K':>18} {'zili':>7} {'PyTorch':>8} {'NumPy':>7} "
+          f"{'zili/best':>9}")
+    for name, fan_in, fan_out in DECODE:
+        w = rng.standard_normal((fan_out, fan_in)).astype(np.float32)
+        zw, tw = zili.tensor(w, device="cpu"), torch.from_numpy(w)
+        for rows in (1, 8):
+            x = rng.standard_normal((rows, fan_in)).astype(np.float32)
+            zx, tx = zili.tensor(x, device="cpu"), torch.from_numpy(x)
+            seconds = race([lambda: zx @ zw.T, lambda: tx @ tw.T,  # noqa: B023
+                            lambda: x @ w.T], repeat)  # noqa: B023
+            rates = [2 * rows * fan_in * fan_out / s / 1e9 for s in seconds]
+            print(f"{name:<24} {f'{rows}x{fan_out}x{fan_in}':>18} {rates[0]:>7.1f} "
+                  f"{rates[1]:>8.1f} {rates[2]:>7.1f} {rates[0] / max(rates[1:]):>8.2f}x")
 
 
 def bandwidth(tokens: int, repeat: int) -> None:
@@ -224,13 +283,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=2048, help="batch x context (16 x 128)")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--only", default="matmul,bandwidth,attention,conv")
+    parser.add_argument("--only", default="matmul,skinny,bandwidth,attention,conv")
     args = parser.parse_args()
     torch.set_num_threads(cores())
     print(f"machine: {cpu_name()}, {cores()} cores; torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), numpy {np.__version__}; load before {load()}")
-    tables = {"matmul": matmuls, "bandwidth": bandwidth, "attention": attention,
-              "conv": convolution}
+    tables = {"matmul": matmuls, "skinny": skinny, "bandwidth": bandwidth,
+              "attention": attention, "conv": convolution}
     for name in args.only.split(","):
         tables[name](args.tokens, args.repeat)
     print(f"\nload after {load()}")
