@@ -88,6 +88,7 @@ ALL_DTYPES = (bool_, uint8, int8, int16, uint16, int32, uint32, int64, uint64, f
 INTEGERS = (uint8, int8, int16, uint16, int32, uint32, int64, uint64)
 # PyTorch's unsigned types with few kernels and no promotion with other integer types.
 LIMITED = (uint16, uint32, uint64)
+_LIMITED_NAMES = frozenset(d.name for d in LIMITED)
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NUMPY = {np.dtype(d.numpy): d for d in ALL_DTYPES}
 # PyTorch's aliases, so `dtype="float"` or `zili.long` read as they do there.
@@ -170,13 +171,15 @@ def check_supported(op: str, *types: DType) -> None:
             :data:`LIMITED_OPS` (or bool and ``op`` in :data:`BOOL_REFUSED`), naming the op,
             the dtype and the remedy.
     """
-    if bool_ in types and op in BOOL_REFUSED:
+    # identity and names, not ``in`` on DTypes: their dataclass __eq__/__hash__ are Python
+    # code, and this check runs on every eager binary op
+    if op in BOOL_REFUSED and any(dt is bool_ for dt in types):
         raise DTypeError(f"{op}: not supported for bool tensors (as in PyTorch); use ^ or ~ "
                          "for logic, or convert with .to(zili.int64) first")
     if op in LIMITED_OPS:
         return
     for dt in types:
-        if dt in LIMITED:
+        if dt.name in _LIMITED_NAMES:
             raise DTypeError(f"{op}: not implemented for {dt.name} (as in PyTorch, uint16, "
                              "uint32 and uint64 support only creation, copies, views, *, /, "
                              "==, !=, &, |, ^, sum, prod, cumsum, sort and casts); convert "

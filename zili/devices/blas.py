@@ -43,6 +43,11 @@ def blas_matmul(a: np.ndarray, av: View, b: np.ndarray, bv: View,
         if len(shape) < 2:
             np.matmul(read(a, av), y, out=out.reshape(shape))
             return
+        if THREADS == 1 or out.size * x.shape[-1] < _PARALLEL_FLOPS:
+            # one call, nothing to split: array_split's index lists cost more than a small
+            # product (eager MLPs on small tensors)
+            np.matmul(x, y, out=result)
+            return
         if shape[0] < 2 * THREADS:
             # Few rows (a decode step's products): split the columns instead, so that every
             # thread streams its own part of the weight (the product is bound by reading it).
@@ -71,6 +76,7 @@ def _thread_count() -> int:
 
 
 THREADS = _thread_count()
+_PARALLEL_FLOPS = 1 << 20  # smaller products run on the calling thread alone
 _POOL: Any = None
 
 
@@ -98,7 +104,7 @@ def _parallel(fn: Any, parts: list, flops: int) -> None:
     """Run ``fn`` on every part, on the pool's threads when the work is large enough (NumPy
     releases the GIL inside BLAS)."""
     global _POOL
-    if THREADS == 1 or len(parts) < 2 or flops < (1 << 20):
+    if THREADS == 1 or len(parts) < 2 or flops < _PARALLEL_FLOPS:
         for p in parts:
             fn(p)
         return

@@ -24,6 +24,7 @@ and from then on only launches it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from zili.devices.kernel_cache import kernel_cache
 from zili.dtype import DType, to_dtype
 from zili.ops import Op
 from zili.ops.view import View
+
+_RANDOM = Op.RANDOM
 
 
 class CompileError(RuntimeError):
@@ -183,24 +186,25 @@ class CompiledDevice(Device):
             IndexError: for a GATHER/SCATTER_ADD index outside the indexed axis.
         """
         # names, not the Op and DType objects: their hashes are Python code, ~4 us a call
-        key = (op.value, shape, dtype.name, None if op is Op.RANDOM else arg,
+        # (and Op's ``value`` property and class attributes cost ~0.2 us each)
+        random = op is _RANDOM
+        key = (op._value_, shape, dtype.name, None if random else arg,
                *[(v.key(), dt.name) for _, v, dt in inputs])
         try:
             entry = self._eager[key]
         except (AttributeError, KeyError):
             entry = self.__dict__.setdefault("_eager", {})[key] = \
                 self._prepare(op, shape, dtype, inputs, arg)
-        launchable, order, count = entry
+        run, order, count = entry
         out = self.alloc(count, dtype)
         if count == 0:
             return out
-        if launchable is None:  # MATMUL through the device's library
+        if run is None:  # MATMUL through the device's library
             (a, av, _), (b, bv, _) = inputs
             self.matmul(a, av, b, bv, out, shape)
             return out
         buffers = [out if k < 0 else inputs[k][0] for k in order]
-        bases = (random_base(*arg),) if op is Op.RANDOM else ()
-        if launchable.run(buffers, bases):
+        if run(buffers, (random_base(*arg),) if random else ()):
             raise IndexError(f"{op.value}: an index is out of range for axis {arg} "
                              f"(shape {shape}, index shape {inputs[-1][1].shape})")
         return out
@@ -224,11 +228,18 @@ class CompiledDevice(Device):
         if key not in eager:
             kernel = collapse_axes(assign_kernel("e_assign", view, dtype, value_view,
                                                  value_dtype))
-            eager[key] = (Launchable(self, kernel, dynamic=True), [], 0)
-        eager[key][0].run([buffer, source])
+            eager[key] = (self.launcher(Launchable(self, kernel, dynamic=True)), [], 0)
+        eager[key][0]([buffer, source], ())
+
+    def launcher(self, launchable: Launchable) -> Callable[[list[Any], tuple[int, ...]], bool]:
+        """What eager execution calls to run ``launchable``: ``run(buffers, random_bases)``,
+        True when an index was out of range. :meth:`Launchable.run` here; a device may
+        return a shorter path to its launch for the one-launch kernels of eager primitives
+        (the per-primitive overhead is what eager users pay on small tensors)."""
+        return launchable.run
 
     def _prepare(self, op: Op, shape: tuple[int, ...], dtype: DType, inputs: list,
-                 arg: Any) -> tuple[Launchable | None, list[int], int]:
+                 arg: Any) -> tuple[Callable[..., bool] | None, list[int], int]:
         count = 1
         for s in shape:
             count *= s
@@ -236,4 +247,4 @@ class CompiledDevice(Device):
             return None, [], count
         kernel, order = lower_primitive(op, shape, dtype, [(v, dt) for _, v, dt in inputs],
                                         arg)
-        return Launchable(self, kernel, dynamic=True), order, count
+        return self.launcher(Launchable(self, kernel, dynamic=True)), order, count

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from ctypes import addressof, c_char
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,14 @@ from zili.compiler.attention import FusedAttention
 from zili.compiler.gemm import Gemm
 from zili.compiler.gemv_source import SKINNY_ROWS
 from zili.compiler.render_c import PRELUDE, CRenderer
-from zili.compiler.runtime import Signature
+from zili.compiler.runtime import Launchable, Signature
 from zili.devices.blas import THREADS, blas_matmul
 from zili.devices.cc import FLAGS, build_jobs, build_shared, compiler_command
 from zili.devices.compiled import CompiledDevice, Program
+from zili.devices.cpu_launch import addresses, direct_launcher, index_error
 from zili.devices.device import Capabilities, register_device
 from zili.devices.numpy import HostMemory, read
 from zili.ops.view import View
-
-INDEX_ERROR, OUT_OF_MEMORY = 1, 2
 
 
 class CPUDevice(HostMemory, CompiledDevice):
@@ -100,15 +100,15 @@ class CPUDevice(HostMemory, CompiledDevice):
         Raises:
             MemoryError: when the kernel could not allocate its scratch memory.
         """
-        try:  # ctypes' view of the memory: 3x faster than .ctypes.data
-            addresses = [addressof(c_char.from_buffer(b)) for b in buffers]
+        try:  # inline (jit replays launch here): ctypes' view of the memory, see cpu_launch
+            status = program.handle(*[addressof(c_char.from_buffer(b)) for b in buffers], *ints)
         except (TypeError, ValueError, BufferError):  # read-only, empty, not contiguous
-            addresses = [b.ctypes.data for b in buffers]
-        status = program.handle(*addresses, *ints)
-        if status == OUT_OF_MEMORY:
-            raise MemoryError(f"cpu device: kernel {program.name} ran out of memory "
-                              f"(source: {program.source_path})")
-        return status == INDEX_ERROR
+            status = program.handle(*addresses(buffers), *ints)
+        return index_error(status, program) if status else False
+
+    def launcher(self, launchable: Launchable) -> Callable[[list[Any], tuple[int, ...]], bool]:
+        """Eager primitives call their C function directly (:mod:`.cpu_launch`)."""
+        return direct_launcher(launchable)
 
     matmul_epilogue = ("float32", "float64")  # dtypes whose matmul takes addends (jit)
 

@@ -123,16 +123,19 @@ class Function:
     @classmethod
     def apply(cls, *tensors: Tensor, **kwargs: Any) -> Tensor:
         """Run forward; record the node when some input needs a gradient."""
-        recording = grad_mode.enabled
-        if recording:
+        # plain loops, not any(<generator>): this runs for every primitive (eager overhead)
+        needed = False
+        if grad_mode.enabled:
             for t in tensors:
                 if t._base is not None and t._generation != t._storage.generation:
                     t._refresh()  # a view whose base was written in place since it was made
+                if t.requires_grad:
+                    needed = True
         fn = cls()
         out = fn.forward(*tensors, **kwargs)
         # Only floating-point results carry gradients: a comparison or an integer cast ends
         # the graph there, as in PyTorch (its output has requires_grad=False).
-        if recording and out.dtype.is_floating_point and any(t.requires_grad for t in tensors):
+        if needed and out.dtype.category == 2:
             fn.parents = tensors
             fn.needs = tuple(t.requires_grad for t in tensors)
             fn.edges = tuple((t._ctx if t._ctx is not None else t) if t.requires_grad else None

@@ -212,12 +212,19 @@ class ElementwiseOps:
         from zili.tensor.tensor import Tensor, broadcast_shape
         if self.dtype is not dtypes.bool_:
             raise TypeError(f"where: the condition must be bool, got {self.dtype.name}")
-        anchor = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else self
+        a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
+        anchor = a if a_tensor else b if b_tensor else self
         dtype = dtypes.result_type(a, b, op="where")
-        a = a.to(dtype) if isinstance(a, Tensor) else anchor._scalar(a, dtype)
-        b = b.to(dtype) if isinstance(b, Tensor) else anchor._scalar(b, dtype)
-        shape = broadcast_shape(self.shape, a.shape, b.shape, op="where")
-        return F.Where.apply(self.expand(shape), a.expand(shape), b.expand(shape))
+        if a_tensor and a.dtype is not dtype:
+            a = a.to(dtype)
+        if b_tensor and b.dtype is not dtype:
+            b = b.to(dtype)
+        shape = broadcast_shape(self.shape, *[x.shape for x in (a, b) if isinstance(x, Tensor)],
+                                op="where")
+        # numbers become constants of the final shape directly (no expand record)
+        a = a.expand(shape) if a_tensor else anchor._scalar(a, dtype, shape)
+        b = b.expand(shape) if b_tensor else anchor._scalar(b, dtype, shape)
+        return F.Where.apply(self.expand(shape), a, b)
 
     def masked_fill(self: Tensor, mask: Tensor, value: Any) -> Tensor:
         """self with ``value`` wherever the bool ``mask`` is True."""

@@ -4,9 +4,10 @@ device, ``backward`` expresses its vector-Jacobian product in primitives again."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from zili.dtype import DType
+from zili.dtype import DType, bool_
 from zili.ops import Op
 from zili.tensor.autograd import Function, set_grad_enabled
 
@@ -18,8 +19,16 @@ LN2 = math.log(2.0)
 
 def _run(op: Op, shape: tuple[int, ...], dtype: DType, inputs: tuple[Tensor, ...],
          arg: Any = None) -> Tensor:
-    from zili.tensor.tensor import execute
-    return execute(op, shape, dtype, inputs, arg)
+    """Run one primitive without a graph: :func:`zili.tensor.tensor.execute`, which the
+    tensor module binds here with :func:`use_executor` when it is imported."""
+    raise RuntimeError("zili.tensor.functions: no executor; import zili.tensor first")
+
+
+def use_executor(execute: Callable[..., Tensor]) -> None:
+    """Bind ``_run`` to the tensor module's ``execute`` (an import inside ``_run`` cost
+    ~5 us per primitive: the tensor layer sits above this module)."""
+    global _run
+    _run = execute
 
 
 class Unary(Function):
@@ -136,16 +145,11 @@ class Binary(Function):
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         self.saved = (a, b)
-        dtype = a.dtype if self.op not in (Op.CMPLT, Op.CMPEQ) else _bool()
+        dtype = a.dtype if self.op not in (Op.CMPLT, Op.CMPEQ) else bool_
         return _run(self.op, a.shape, dtype, (a, b))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         return (None, None)
-
-
-def _bool() -> DType:
-    from zili.dtype import bool_
-    return bool_
 
 
 class Add(Binary):
@@ -214,7 +218,9 @@ class Where(Function):
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         zero = grad.zeros_like_scalar()
-        return (None, self.saved._where(grad, zero), self.saved._where(zero, grad))
+        # only the branches that need a gradient (relu's other branch is a constant 0)
+        return (None, self.saved._where(grad, zero) if self.needs[1] else None,
+                self.saved._where(zero, grad) if self.needs[2] else None)
 
 
 class Sum(Function):

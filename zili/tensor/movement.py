@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if type(s) is not int:  # NumPy integers, 0-d tensors ...: convert them all
+            return tuple(int(s) for s in shape)
+    return shape  # already a tuple of ints (the common case, without a generator's cost)
 
 
 def check_sizes(shape: tuple[int, ...], op: str, infer: bool = True) -> None:

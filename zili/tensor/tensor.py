@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -52,12 +53,21 @@ def execute(op: Op, shape: tuple[int, ...], dtype: DType, inputs: Sequence[Tenso
     return Tensor._make(buffer, contiguous_view(shape), dtype, device)
 
 
+F.use_executor(execute)
+
+
 def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[int, ...]:
     """The shape NumPy/PyTorch broadcasting gives ``shapes``.
 
     Raises:
         ValueError: naming the operation and the shapes when they do not broadcast.
     """
+    first = shapes[0]
+    for s in shapes:
+        if s != first:
+            break
+    else:
+        return tuple(first)  # all equal (the common case)
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(ndim):
@@ -362,11 +372,12 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         return self._with_view(view)
 
     def _axis(self, axis: int, ndim: int | None = None) -> int:
-        ndim = self.ndim if ndim is None else ndim
-        if not -max(ndim, 1) <= axis < max(ndim, 1):
+        ndim = len(self._view.shape) if ndim is None else ndim
+        size = ndim if ndim > 1 else 1  # a 0-d tensor accepts axis 0 and -1
+        if not -size <= axis < size:
             raise IndexError(f"dimension {axis} is out of range for a tensor with {ndim} "
                              f"dimensions (shape {self.shape})")
-        return axis % max(ndim, 1)
+        return axis % size
 
     def _axes(self, dim: int | Sequence[int] | None) -> tuple[int, ...]:
         if dim is None:
@@ -394,7 +405,7 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
             buffer = self.device.from_numpy(np.array(value, dtype.numpy))
             if len(_CONSTANTS) < 4096 and value == value:  # NaN never matches a lookup
                 _CONSTANTS[key] = buffer
-        t = Tensor._make(buffer, View(shape, (0,) * len(shape)), dtype, self.device)
+        t = Tensor._make(buffer, _broadcast_view(shape), dtype, self.device)
         t._storage.constant = True  # shared by every user of this constant: never written
         return t
 
@@ -443,21 +454,36 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
 def _result_type(op: str, a: Any, b: Any) -> DType:
     """The promoted dtype of a binary op's operands; raises, naming ``op``, where PyTorch
     does (uint16/32/64 with other integers, or an op with no kernel for them)."""
-    same = isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is b.dtype
-    if same:  # result and checks depend on the op and the dtypes only
-        known = _PASSED.get((op, a.dtype.name))
+    # result and checks depend on the op, the dtypes (a scalar's: its Python type, and the
+    # default float) and whether a tensor is 0-d only
+    if isinstance(b, Tensor):
+        key: tuple | None = (op, a.dtype.name, b.dtype.name, a.ndim == 0, b.ndim == 0) \
+            if isinstance(a, Tensor) else None
+    elif isinstance(a, Tensor) and type(b) in (int, float, bool):
+        key = (op, a.dtype.name, type(b), a.ndim == 0, dtypes.default_float.name)
+    else:
+        key = None
+    if key is not None:
+        known = _PASSED.get(key)
         if known is not None:
             return known
     dtype = dtypes.result_type(a, b, op=op)
     dtypes.check_supported(op, dtype)
     if op == "sub" and any(isinstance(x, Tensor) and x.dtype is dtypes.bool_ for x in (a, b)):
         dtypes.check_supported(op, dtypes.bool_)  # PyTorch refuses a bool tensor either side
-    if same:
-        _PASSED[(op, a.dtype.name)] = dtype
+    if key is not None:
+        _PASSED[key] = dtype
     return dtype
 
 
-_PASSED: dict[tuple[str, str], DType] = {}  # (op, dtype of both tensors) -> result dtype
+_PASSED: dict[tuple, DType] = {}  # (op, operands' dtypes ...) -> result dtype that passed
+
+
+@lru_cache(maxsize=1024)
+def _broadcast_view(shape: tuple[int, ...]) -> View:
+    """A one-element buffer seen as ``shape`` (all strides 0); Views never change, so one
+    per shape is shared."""
+    return View(shape, (0,) * len(shape))
 
 
 _BITWISE = frozenset({Op.AND, Op.OR, Op.XOR})
