@@ -20,7 +20,7 @@ from zili.ops.view import View
 
 EPI_BIAS, EPI_GELU, EPI_RESIDUAL = 1, 2, 4
 
-_BUFFERS, _INTS = 5, 28
+_BUFFERS = 6  # out, a, b, bias, residual, and the array of the 28 integer arguments
 
 
 def compile_kernel(device: Any, name: str, source: str, buffers: int, ints: int) -> Any:
@@ -40,8 +40,8 @@ class Gemm:
 
     def __init__(self, device: Any):
         self.device = device
-        self.program = compile_kernel(device, GEMM_FUNCTION, GEMM_SOURCE, _BUFFERS, _INTS)
-        self._launches: dict[tuple, list[list[int]]] = {}
+        self.program = compile_kernel(device, GEMM_FUNCTION, GEMM_SOURCE, _BUFFERS, 0)
+        self._launches: dict[tuple, list[np.ndarray]] = {}
 
     @property
     def target(self) -> str:
@@ -83,14 +83,14 @@ class Gemm:
             launches = self._launches[key] = self._arguments(
                 av, bv, shape, alpha, bias and bias[1], gelu, residual and residual[1])
         for ints in launches:
-            if self.device.launch(self.program, buffers, ints):
+            if self.device.launch(self.program, [*buffers, ints], []):
                 raise MemoryError(f"gemm: could not allocate packing buffers for {shape}")
 
     @staticmethod
     def _arguments(av: View, bv: View, shape: tuple[int, ...], alpha: float,
-                   bias: View | None, gelu: bool, residual: View | None) -> list[list[int]]:
+                   bias: View | None, gelu: bool, residual: View | None) -> list[np.ndarray]:
         """The integer arguments of each launch (one per index of batch axes that the
-        kernel's two batch strides cannot walk).
+        kernel's two batch strides cannot walk), each as an int64 array.
 
         Raises:
             ValueError: if the views do not fit ``shape``.
@@ -121,9 +121,9 @@ class Gemm:
         for index in np.ndindex(*[size for size, _ in lead]):
             offsets = [offset + sum(i * s[d] for i, (_, s) in zip(index, lead))
                        for d, (offset, _, _) in enumerate(parts)]
-            launches.append(offsets + [outer[0] * inner[0], inner[0], m, n, k, *strides[1],
-                                       *strides[2], float_bits(alpha), flags, *strides[3],
-                                       *strides[4]])
+            launches.append(np.array(offsets + [
+                outer[0] * inner[0], inner[0], m, n, k, *strides[1], *strides[2],
+                float_bits(alpha), flags, *strides[3], *strides[4]], np.int64))
         return launches
 
 

@@ -24,7 +24,7 @@ depend on the number of threads or on the caller (eager or a jitted plan).
 from zili.compiler.gemm_pack import PACK_SOURCE
 from zili.compiler.gemv_source import SKINNY_SOURCE
 
-GEMM_FUNCTION = "zili_sgemm"
+GEMM_FUNCTION = "zili_sgemm_v"  # integers in an array; zili_sgemm takes them one by one
 
 GEMM_SOURCE = r"""
 #include <stdlib.h>
@@ -446,5 +446,14 @@ int zili_sgemm(float *C, const float *A, const float *B, const float *bias, cons
                  B + b_off, b_os, b_is, brs, bcs, C + c_off, alpha.f, flags,
                  (flags & EPI_BIAS) ? bias + bias_off : 0, bias_os, bias_is, bias_rs, bias_cs,
                  (flags & EPI_RESIDUAL) ? res + res_off : 0, res_os, res_is, res_rs, res_cs);
+}
+
+/* The same with the 28 integers in one array: a call through ctypes converts each argument
+   (11 us for 33 of them, more than a decode-sized product), a pointer costs one. */
+int zili_sgemm_v(float *C, const float *A, const float *B, const float *bias, const float *res,
+                 const long long *v) {
+    return zili_sgemm(C, A, B, bias, res, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                      v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19],
+                      v[20], v[21], v[22], v[23], v[24], v[25], v[26], v[27]);
 }
 """

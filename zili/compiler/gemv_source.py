@@ -68,6 +68,30 @@ void dot_tile(long K, const float *x, long rsx, const float *w, long rsw, const 
         }
 }
 
+/* c[j] = x . w_j for j < nb (1 to 8), one row of x (batch 1 decode): eight weight rows at
+   a time, so a load of x serves eight FMAs (four rows left the loads the bottleneck). */
+static void dot_row8(long K, const float *x, const float *w, long rsw, long nb, float *c) {
+    const float *r[8];
+    for (long j = 0; j < 8; j++) r[j] = w + (j < nb ? j : nb - 1) * rsw;
+    vf a0 = VZERO(), a1 = VZERO(), a2 = VZERO(), a3 = VZERO(), a4 = VZERO(), a5 = VZERO(),
+       a6 = VZERO(), a7 = VZERO();
+    long k = 0;
+    for (; k + VW <= K; k += VW) {
+        vf y = VLOADU(x + k);
+        a0 = VFMA(y, VLOADU(r[0] + k), a0); a1 = VFMA(y, VLOADU(r[1] + k), a1);
+        a2 = VFMA(y, VLOADU(r[2] + k), a2); a3 = VFMA(y, VLOADU(r[3] + k), a3);
+        a4 = VFMA(y, VLOADU(r[4] + k), a4); a5 = VFMA(y, VLOADU(r[5] + k), a5);
+        a6 = VFMA(y, VLOADU(r[6] + k), a6); a7 = VFMA(y, VLOADU(r[7] + k), a7);
+    }
+    float s[8] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3), hsum(a4), hsum(a5), hsum(a6),
+                  hsum(a7)};
+    for (long j = 0; j < nb; j++) {
+        float t = s[j];
+        for (long kk = k; kk < K; kk++) t += x[kk] * r[j][kk];
+        c[j] = t;
+    }
+}
+
 /* c[i, 0:nb] = sum_k x[i, k] * w[k, 0:nb] for i < mb (1 to 4), nb <= 2 * VW: rows of w
    contiguous over the output (row stride rsw), x through any strides. */
 static inline __attribute__((always_inline))
@@ -127,7 +151,10 @@ static int skinny_sgemm(long M, long N, long K, const float *A, long ars, long a
     for (long part = 0; part < parts; part++) {
         long n0 = part * SKINNY_PART;
         long n1 = n0 + SKINNY_PART < N ? n0 + SKINNY_PART : N;
-        if (dot) {
+        if (dot && M == 1) {
+            for (long j = n0; j < n1; j += 8)
+                dot_row8(K, A, B + j * bcs, bcs, n1 - j < 8 ? n1 - j : 8, C + j);
+        } else if (dot) {
             for (long j = n0; j < n1; j += 4) {
                 long nb = n1 - j < 4 ? n1 - j : 4;
                 long i = 0;
