@@ -135,27 +135,30 @@ def test_gemm_batched_broadcast_and_heads(gemm: Gemm) -> None:
     _check(out2, tq.double() @ torch.from_numpy(w).double(), e)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 16), n=st.integers(1, 150), k=st.integers(0, 200),
        la=st.sampled_from("nts"), lb=st.sampled_from("nts"), epilogue=st.booleans(),
-       seed=st.integers(0, 2**31))
+       batch=st.sampled_from([(), (3,)]), seed=st.integers(0, 2**31))
 def test_gemm_skinny_matches_torch(gemm: Gemm, m: int, n: int, k: int, la: str, lb: str,
-                                   epilogue: bool, seed: int) -> None:
-    """At most 16 rows (decode): weight transposed ('t': dot products), row-major ('n':
-    axpy form) or strided ('s': the packed path), odd sizes around the 4-column, 2-row and
-    vector-width steps, with and without a bias and residual epilogue."""
+                                   epilogue: bool, batch: tuple, seed: int) -> None:
+    """At most 16 rows (decode), alone or batched (decode attention, one row per head):
+    weight transposed ('t': dot products), row-major ('n': axpy form) or strided ('s': the
+    packed path), odd sizes around the 8- and 4-column, 2-row and vector-width steps, with
+    and without a bias and residual epilogue."""
     rng = np.random.default_rng(seed)
-    a, av, ta = _operand(rng, m, k, la)
-    b, bv, tb = _operand(rng, k, n, lb)
+    a, av, ta = _operand(rng, m, k, la, batch)
+    b, bv, tb = _operand(rng, k, n, lb, batch)
     want = ta.double() @ tb.double()
     bias = res = None
     if epilogue:
         vec = rng.standard_normal(n).astype(np.float32)
-        full = rng.standard_normal((m, n)).astype(np.float32)
-        bias, res = (vec, View((m, n), (0, 1))), (full.reshape(-1), View((m, n)))
+        full = rng.standard_normal(batch + (m, n)).astype(np.float32)
+        bias = (vec, View(batch + (m, n), (0,) * len(batch) + (0, 1)))
+        res = (full.reshape(-1), View(batch + (m, n)))
         want = 0.5 * want + torch.from_numpy(vec).double() + torch.from_numpy(full).double()
-    out = np.full(m * n, np.nan, np.float32)
-    gemm(a, av, b, bv, out, (m, n), alpha=0.5 if epilogue else 1.0, bias=bias, residual=res)
+    out = np.full(int(np.prod(batch)) * m * n, np.nan, np.float32)
+    gemm(a, av, b, bv, out, batch + (m, n), alpha=0.5 if epilogue else 1.0, bias=bias,
+         residual=res)
     _check(out, want, k)
 
 

@@ -320,6 +320,16 @@ static int sgemm(long batch, long inner, long M, long N, long K,
         int status = skinny_sgemm(M, N, K, A, ars, acs, B, brs, bcs, C, alpha, flags,
                                   bias, bias_rs, bias_cs, res, res_rs, res_cs, threads);
         if (status != 1) return status;
+    } else if (skinny_fits(M, K, brs, bcs) && (bcs == 1 || acs == 1)) {
+        /* decode attention: one row per head, each product on one thread */
+        int dot = bcs != 1;
+        #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (long p = 0; p < batch; p++)
+            skinny_columns(0, N, M, N, K, A + BOFF(p, a_os, a_is), ars, acs,
+                           B + BOFF(p, b_os, b_is), brs, bcs, C + p * M * N, dot, alpha, flags,
+                           bias ? bias + BOFF(p, bias_os, bias_is) : 0, bias_rs, bias_cs,
+                           res ? res + BOFF(p, res_os, res_is) : 0, res_rs, res_cs);
+        return 0;
     }
     long kc_max = K < KC ? K : KC;
     int failed = 0;

@@ -128,15 +128,57 @@ void axpy_tile(long K, const float *x, long xrs, long xcs, const float *w, long 
         }
 }
 
+/* Whether the skinny path takes a product: few rows, B's rows or columns contiguous. */
+static int skinny_fits(long M, long K, long brs, long bcs) {
+    return M <= SKINNY_ROWS && K > 0 && ((brs == 1 && bcs != 1) || bcs == 1);
+}
+
 /* C (M x N, row stride N) = epilogue(A @ B) for M <= SKINNY_ROWS when B's rows or columns
    are contiguous. Returns 0; 1 when the shape is not one this path takes (the caller
    runs the packed path); 2 when scratch memory could not be allocated. */
+/* Columns n0..n1 of C = epilogue(A @ B) (C's row stride N); A's rows contiguous for the
+   dot form (dot set), any strides for the axpy form. */
+static void skinny_columns(long n0, long n1, long M, long N, long K, const float *A,
+                           long ars, long acs, const float *B, long brs, long bcs, float *C,
+                           int dot, float alpha, long flags, const float *bias, long bias_rs,
+                           long bias_cs, const float *res, long res_rs, long res_cs) {
+    if (dot && M == 1) {
+        for (long j = n0; j < n1; j += 8)
+            dot_row8(K, A, B + j * bcs, bcs, n1 - j < 8 ? n1 - j : 8, C + j);
+    } else if (dot) {
+        for (long j = n0; j < n1; j += 4) {
+            long nb = n1 - j < 4 ? n1 - j : 4;
+            long i = 0;
+            for (; i + 2 <= M; i += 2)  /* constant row counts: specialised copies */
+                dot_tile(K, A + i * ars, ars, B + j * bcs, bcs, 2, nb, C + i * N + j, N);
+            if (i < M) dot_tile(K, A + i * ars, ars, B + j * bcs, bcs, 1, nb, C + i * N + j, N);
+        }
+    } else {
+        for (long j = n0; j < n1; j += 2 * VW) {
+            long nb = n1 - j < 2 * VW ? n1 - j : 2 * VW;
+            for (long i = 0; i < M; i += 4) {
+                const float *x = A + i * ars;
+                float *c = C + i * N + j;
+                switch (M - i) {
+                case 1: axpy_tile(K, x, ars, acs, B + j, brs, 1, nb, c, N); break;
+                case 2: axpy_tile(K, x, ars, acs, B + j, brs, 2, nb, c, N); break;
+                case 3: axpy_tile(K, x, ars, acs, B + j, brs, 3, nb, c, N); break;
+                default: axpy_tile(K, x, ars, acs, B + j, brs, 4, nb, c, N);
+                }
+            }
+        }
+    }
+    if (flags || alpha != 1.0f)
+        epilogue(C + n0, N, M, n1 - n0, alpha, flags, bias ? bias + n0 * bias_cs : 0,
+                 bias_rs, bias_cs, res ? res + n0 * res_cs : 0, res_rs, res_cs);
+}
+
 static int skinny_sgemm(long M, long N, long K, const float *A, long ars, long acs,
                         const float *B, long brs, long bcs, float *C, float alpha,
                         long flags, const float *bias, long bias_rs, long bias_cs,
                         const float *res, long res_rs, long res_cs, int threads) {
-    int dot = brs == 1 && bcs != 1, axpy = bcs == 1;
-    if (M > SKINNY_ROWS || K <= 0 || !(dot || axpy)) return 1;
+    int dot = brs == 1 && bcs != 1;
+    if (!skinny_fits(M, K, brs, bcs)) return 1;
     float *xc = 0;
     if (dot && acs != 1) {  /* the dot products want rows of A contiguous: copy them */
         xc = malloc((size_t)(M * K) * sizeof(float));
@@ -150,37 +192,9 @@ static int skinny_sgemm(long M, long N, long K, const float *A, long ars, long a
     #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (long part = 0; part < parts; part++) {
         long n0 = part * SKINNY_PART;
-        long n1 = n0 + SKINNY_PART < N ? n0 + SKINNY_PART : N;
-        if (dot && M == 1) {
-            for (long j = n0; j < n1; j += 8)
-                dot_row8(K, A, B + j * bcs, bcs, n1 - j < 8 ? n1 - j : 8, C + j);
-        } else if (dot) {
-            for (long j = n0; j < n1; j += 4) {
-                long nb = n1 - j < 4 ? n1 - j : 4;
-                long i = 0;
-                for (; i + 2 <= M; i += 2)  /* constant row counts: specialised copies */
-                    dot_tile(K, A + i * ars, ars, B + j * bcs, bcs, 2, nb, C + i * N + j, N);
-                if (i < M) dot_tile(K, A + i * ars, ars, B + j * bcs, bcs, 1, nb, C + i * N + j, N);
-            }
-        } else {
-            for (long j = n0; j < n1; j += 2 * VW) {
-                long nb = n1 - j < 2 * VW ? n1 - j : 2 * VW;
-                for (long i = 0; i < M; i += 4) {
-                    const float *x = A + i * ars;
-                    float *c = C + i * N + j;
-                    switch (M - i) {
-                    case 1: axpy_tile(K, x, ars, acs, B + j, brs, 1, nb, c, N); break;
-                    case 2: axpy_tile(K, x, ars, acs, B + j, brs, 2, nb, c, N); break;
-                    case 3: axpy_tile(K, x, ars, acs, B + j, brs, 3, nb, c, N); break;
-                    default: axpy_tile(K, x, ars, acs, B + j, brs, 4, nb, c, N);
-                    }
-                }
-            }
-        }
-        if (flags || alpha != 1.0f)
-            epilogue(C + n0, N, M, n1 - n0, alpha, flags,
-                     bias ? bias + n0 * bias_cs : 0, bias_rs, bias_cs,
-                     res ? res + n0 * res_cs : 0, res_rs, res_cs);
+        skinny_columns(n0, n0 + SKINNY_PART < N ? n0 + SKINNY_PART : N, M, N, K, A, ars, acs,
+                       B, brs, bcs, C, dot, alpha, flags, bias, bias_rs, bias_cs, res, res_rs,
+                       res_cs);
     }
     free(xc);
     return 0;
