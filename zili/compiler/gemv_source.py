@@ -11,8 +11,10 @@ place instead:
 * weight rows contiguous along the output (``x @ W``): ``axpy`` form, four rows of ``x``
   broadcast against 16 weight columns read in place, one weight row after the other.
 
-Threads split the output columns only, so, as in the packed path, the order in which each
-sum is accumulated depends on the shape alone, never on the number of threads. It uses the
+A batch of such products (decode attention: one query row per (sequence, head) against
+its keys or values) runs the same loops, one whole product per thread. Threads split the
+output columns or the batch only, so, as in the packed path, the order in which each sum
+is accumulated depends on the shape alone, never on the number of threads. It uses the
 vector macros (``vf``, ``VW``, ``VLOADU``...) and ``epilogue`` defined before it.
 """
 
