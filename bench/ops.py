@@ -155,8 +155,25 @@ DECODE = [("q/o proj", 768, 768), ("k/v proj", 768, 256), ("mlp up/gate", 768, 2
           ("mlp down", 2048, 768), ("vocab head", 768, 32000)]
 
 
+def in_blocks(fns: list[Callable[[], object]], repeat: int, calls: int = 20) -> list[float]:
+    """Median seconds per call of each function, timed over ``repeat`` blocks of ``calls``
+    calls each, one framework's block after the other. A decode product takes 10-100 us:
+    alternating call by call, each framework's thread pool, still spinning after its call,
+    took the two cores from the next one's and every row came out 10-100x slow."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, record in zip(fns, times):
+            fn()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            record.append((time.perf_counter() - start) / calls)
+    return [float(np.median(t)) for t in times]
+
+
 def skinny(tokens: int, repeat: int) -> None:
-    """Table (a2): decode products x @ W^T with 1 and 8 rows (nn.Linear's layout)."""
+    """Table (a2): decode products x @ W^T with 1 and 8 rows (nn.Linear's layout), timed in
+    blocks of calls per framework (:func:`in_blocks`)."""
     del tokens
     rng = np.random.default_rng(1)
     print("\n(a2) decode products x @ W^T (1 or 8 rows: batch x 1 token), float32, GFLOP/s")
@@ -168,8 +185,8 @@ def skinny(tokens: int, repeat: int) -> None:
         for rows in (1, 8):
             x = rng.standard_normal((rows, fan_in)).astype(np.float32)
             zx, tx = zili.tensor(x, device="cpu"), torch.from_numpy(x)
-            seconds = race([lambda: zx @ zw.T, lambda: tx @ tw.T,  # noqa: B023
-                            lambda: x @ w.T], repeat)  # noqa: B023
+            seconds = in_blocks([lambda: zx @ zw.T, lambda: tx @ tw.T,  # noqa: B023
+                                 lambda: x @ w.T], repeat)  # noqa: B023
             rates = [2 * rows * fan_in * fan_out / s / 1e9 for s in seconds]
             print(f"{name:<24} {f'{rows}x{fan_out}x{fan_in}':>18} {rates[0]:>7.1f} "
                   f"{rates[1]:>8.1f} {rates[2]:>7.1f} {rates[0] / max(rates[1:]):>8.2f}x")
