@@ -185,11 +185,11 @@ def test_gemm_rejects_other_dtypes(gemm: Gemm) -> None:
 
 
 @pytest.mark.parametrize("m,n,k,la,lb", [(301, 67, 530, "t", "n"), (7, 300, 70, "n", "t"),
-                                         (9, 200, 33, "t", "n")])
+                                         (9, 200, 33, "t", "n"), (100, 50, 150, "s", "t")])
 def test_gemm_does_not_depend_on_thread_count(gemm: Gemm, m: int, n: int, k: int, la: str,
                                               lb: str) -> None:
     """The same bits with 1 and with all threads (so eager and jitted runs agree), for the
-    packed path and both skinny forms."""
+    packed path, both skinny forms, and a small A that one thread reads in place."""
     rng = np.random.default_rng(11)
     a, av, _ = _operand(rng, m, k, la)
     b, bv, _ = _operand(rng, k, n, lb)
