@@ -9,6 +9,8 @@ every operation so results match the NumPy device.
 from __future__ import annotations
 
 from zili.compiler.ir import Kernel, Stage
+from zili.compiler.math_c import FLOAT_MATH
+from zili.compiler.math_c import PRELUDE as MATH_PRELUDE
 from zili.compiler.reduce_c import PARALLEL_THRESHOLD, path_of, render_reduction
 from zili.compiler.reduce_c import PRELUDE as REDUCE_PRELUDE
 from zili.compiler.renderer import CLikeRenderer
@@ -30,7 +32,7 @@ static inline long long zili_imod(long long a, long long b) { if (b == 0 || b ==
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
   if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
-""" + REDUCE_PRELUDE
+""" + MATH_PRELUDE + REDUCE_PRELUDE
 
 _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed char",
             "int16": "short", "uint16": "unsigned short", "int32": "int",
@@ -43,6 +45,7 @@ class CRenderer(CLikeRenderer):
     """C99 with GCC/Clang extensions (``_Float16``, ``restrict``, OpenMP pragmas)."""
 
     prelude = PRELUDE
+    float_math = FLOAT_MATH  # vectorizable exp2/log2 (zili.compiler.math_c)
 
     def storage_type(self, dtype: DType) -> str:
         """The C element type of a buffer."""
@@ -91,7 +94,13 @@ class CRenderer(CLikeRenderer):
         for d in reversed(kept):
             out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{", *out, "}"]
         if kept and self._parallel(kernel, list(range(len(kernel.shape)))):
-            pragma = f"#pragma omp parallel for collapse({len(kept)})"
+            # simd: GCC loses restrict when OpenMP outlines the loop, and with many buffers
+            # gives up on the aliasing checks (a flat GELU kernel ran scalar); the buffers
+            # are restrict, so iterations are independent. Not over several axes (vector
+            # index division) nor where a flag or an accumulator is written.
+            simd = " simd" if len(kept) == 1 and not kernel.reduce_axes and \
+                not kernel.checks_indices else ""
+            pragma = f"#pragma omp parallel for{simd} collapse({len(kept)})"
             if self.dynamic:
                 pragma += f" if({self._total(kernel, list(range(len(kernel.shape))))} >= " \
                           f"{PARALLEL_THRESHOLD})"

@@ -50,6 +50,7 @@ class CLikeRenderer:
 
     # dialect: names of math functions, the 64-bit integer types, literal suffixes
     math = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}
+    float_math: dict[Op, str] = {}  # dialect: own float32 functions that replace ``math``'s
     prelude = ""  # helper functions every kernel of the dialect starts with
     float_suffix = True  # exp2f for float (C); False where math functions are overloaded
     i64, u64, i64_suffix, u64_suffix, i64_min = "long long", "unsigned long long", "LL", \
@@ -245,9 +246,9 @@ class CLikeRenderer:
             # ushort * ushort is computed in int, where 65535 * 65535 overflows: use unsigned
             s = [f"({self.storage_type(_UINT32)}){s[0]}", s[1]]
         fn = self.math.get(op, "")
-        return pattern.format(*s, ct=ct, i64=self.i64, one=self.constant(dtype, 1),
-                              fn=f"{fn}f" if fn and ct == "float" and self.float_suffix
-                              else fn)
+        if ct == "float" and fn:
+            fn = self.float_math.get(op) or (f"{fn}f" if self.float_suffix else fn)
+        return pattern.format(*s, ct=ct, i64=self.i64, one=self.constant(dtype, 1), fn=fn)
 
     def random(self, node: UOp, scope: set[int], lines: list[str]) -> str:
         """SplitMix64 of (base + flat position): the numpy device's numbers, bit for bit."""

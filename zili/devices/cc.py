@@ -20,10 +20,13 @@ from pathlib import Path
 from zili.compiler.runtime import UNIT_BREAK
 from zili.devices.compiled import CompileError
 
-# -ffp-contract=off: no FMA, so fused kernels round as eager ones do. (-shared is ignored
-# with -c, where the units are compiled.)
+# -ffp-contract=off: no FMA, so fused kernels round as eager ones do. -fno-trapping-math:
+# no kernel reads floating-point exception flags, and without it GCC will not turn a float
+# comparison feeding a select into a vector blend, which kept zili_exp2f/log2f (and every
+# clamp) scalar; it changes no value. (-shared is ignored with -c, where the units are
+# compiled.)
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fwrapv", "-std=gnu11",
-         "-fno-math-errno", "-ffp-contract=off"]
+         "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 
 
 def compiler_command() -> str | None:
