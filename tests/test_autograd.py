@@ -166,3 +166,19 @@ def test_numpy_of_tensor_requiring_grad_raises(device: str) -> None:
     with pytest.raises(RuntimeError, match="detach"):
         x.numpy()
     assert x.detach().numpy().tolist() == [1.0, 1.0]
+
+
+def test_gradient_of_a_transposed_weight_comes_out_contiguous(device: str) -> None:
+    """x @ W.T (a linear layer): W's gradient is computed as grad^T @ x, in W's layout, and
+    equals PyTorch's."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((7, 5)), rng.standard_normal((3, 5))
+    zx = zili.tensor(x.astype(np.float32), device=device, requires_grad=True)
+    zw = zili.tensor(w.astype(np.float32), device=device, requires_grad=True)
+    (zx @ zw.T).square().sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    (tx @ tw.T).square().sum().backward()
+    assert zw.grad._view.contiguous
+    np.testing.assert_allclose(zw.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(zx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)

@@ -330,8 +330,26 @@ class Matmul(Function):
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         a, b = self.saved
         grad_a = grad.matmul(b.transpose(-1, -2)) if self.needs[0] else None
-        grad_b = a.transpose(-1, -2).matmul(grad) if self.needs[1] else None
+        grad_b = None
+        if self.needs[1]:
+            if _transposed(b):  # b = W.T (a linear layer): write dW in W's own layout
+                grad_b = grad.transpose(-1, -2).matmul(a).transpose(-1, -2)
+            else:
+                grad_b = a.transpose(-1, -2).matmul(grad)
         return (grad_a, grad_b)
+
+
+def _transposed(t: Tensor) -> bool:
+    """Whether ``t`` is a matrix (or a batch of them) whose last two axes are a transposed
+    contiguous buffer. Its gradient is then computed transposed, as the product
+    grad^T @ a, so that the gradient of the underlying tensor comes out contiguous: the
+    optimizer's and clipping's kernels then read it in order (one vectorized flat loop)
+    instead of across rows."""
+    view = t._view
+    if len(view.shape) < 2 or view.mask is not None or view.shape[-1] == 1:
+        return False
+    rows, cols = view.shape[-2:]
+    return view.strides[-2] == 1 and view.strides[-1] == rows and rows > 1
 
 
 class Gather(Function):
