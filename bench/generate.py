@@ -110,8 +110,9 @@ def main() -> None:
             ids = np.random.default_rng(batch).integers(0, 32000, (batch, args.prompt))
             tids = torch.tensor(ids)
 
-            def z_prefill(ids=ids):
-                return ours(ids, logits_to_keep=1)
+            def z_prefill(ids=ids):  # no_grad on both sides: inference, no graph recorded
+                with zili.no_grad():
+                    return ours(ids, logits_to_keep=1)
 
             def t_prefill(tids=tids):
                 with torch.no_grad():
