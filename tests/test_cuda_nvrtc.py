@@ -121,6 +121,9 @@ def kernels() -> list[tuple[str, str]]:
         def launch(self, *args: object) -> bool:
             return False
 
+        def launcher(self, launchable: object) -> object:
+            return launchable.run  # through launch above, not the cpu's direct C call
+
     CRenderer.render = record
     try:
         _workload(Recorder())
