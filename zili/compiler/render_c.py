@@ -14,6 +14,7 @@ from zili.compiler.math_c import PRELUDE as MATH_PRELUDE
 from zili.compiler.reduce_c import PARALLEL_THRESHOLD, path_of, render_reduction
 from zili.compiler.reduce_c import PRELUDE as REDUCE_PRELUDE
 from zili.compiler.renderer import CLikeRenderer
+from zili.compiler.scatter_c import render_scatter
 from zili.dtype import DType
 
 PRELUDE = r"""#include <math.h>
@@ -122,6 +123,10 @@ class CRenderer(CLikeRenderer):
         if kernel.reduce_axes and not kernel.special:
             return render_reduction(self, kernel)
         return super().render(kernel)
+
+    def render_scatter(self, kernel: Kernel) -> str:
+        """SCATTER_ADD in independent blocks (:mod:`zili.compiler.scatter_c`)."""
+        return render_scatter(self, kernel)
 
     def _parallel(self, kernel: Kernel, axes: list[int]) -> bool:
         if self.dynamic:

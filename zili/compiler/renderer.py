@@ -364,43 +364,7 @@ class CLikeRenderer:
         return self.function(kernel, self.loops(kernel, body)), self.params
 
     def render_scatter(self, kernel: Kernel) -> str:
-        """out = 0; out[.., index[i], ..] += source[i] over the index's shape, serially."""
-        axis, out_shape = kernel.special_arg
-        out = kernel.stages[0].out
-        out_dtype = kernel.buffers[out]
-        full = set(range(len(kernel.shape)))
-        lines: list[str] = []
-        names: dict[tuple, str] = {}
-        idx = self.expr_lines(kernel.stages[0].value, full, names, lines)
-        src = self.expr_lines(kernel.stages[1].value, full, names, lines)
-        size = self.num(out_shape[axis])
-        cs = contiguous_strides(out_shape)
-        coords = [f"j{len(lines)}" if d == axis else f"i{d}" for d in range(len(out_shape))]
-        lines.append(f"{self.i64} {coords[axis]} = ({self.i64}){idx}; if ({coords[axis]} < 0 || "
-                     f"{coords[axis]} >= {size}) {{ err = 1; continue; }}")
-        at = self.address(View(out_shape, cs), coords)
-        lines.append(f"acc[{at}] += {src};")
-        total = self.num(_prod(out_shape))
-        head = [f"{self.acc_type(Stage('reduce', kernel.stages[1].value, op=Op.SUM), out_dtype)}"
-                f"* acc = calloc({total} > 0 ? {total} : 1, sizeof(*acc));",
-                "if (!acc) return 2;"]
-        loops = self.serial_loops(kernel.shape, lines)
-        tail = [f"for (long long t = 0; t < {total}; t++) b{out}[t] = "
-                f"{self.store_value(out_dtype, self.cast(out_dtype, out_dtype, 'acc[t]'))};",
-                "free(acc);"]
-        return self.function(kernel, head + loops + tail)
-
-    def serial_loops(self, shape: tuple[int, ...], body: list[str]) -> list[str]:
-        """Plain nested loops over ``shape`` (variables i0, i1, ...)."""
-        out = body
-        for d in reversed(range(len(shape))):
-            out = [f"for (long long i{d} = 0; i{d} < {self.size(d)}; i{d}++) {{",
-                   *out, "}"]
-        return out
-
-
-def _prod(values: Any) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
+        """Dialect: source of a ``special="scatter_add"`` kernel (out = 0; out[..,
+        index[i], ..] += source[i] over the index's shape; 1 returned for an index out of
+        range)."""
+        raise NotImplementedError
