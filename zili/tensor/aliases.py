@@ -17,6 +17,8 @@ def dim_aliases(method: Callable[..., Any]) -> Callable[..., Any]:
     """
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs:  # the common case: nothing to rename (checked once per call)
+            return method(self, *args)
         for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
             if alias in kwargs:
                 if name in kwargs:

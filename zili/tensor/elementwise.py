@@ -245,7 +245,11 @@ class ElementwiseOps:
 
     def exp(self: Tensor) -> Tensor:
         """e ** self."""
-        return F.Exp2.apply(_float(self) * LOG2_E)
+        x = _float(self)
+        # x * log2(e) straight to the MUL primitive (a float tensor times a float needs
+        # no promotion or broadcasting): exp is two primitives, this one without the
+        # operator's dispatch
+        return F.Exp2.apply(F.Mul.apply(x, x._scalar(LOG2_E, x.dtype, x.shape)))
 
     def log(self: Tensor) -> Tensor:
         """Natural logarithm."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from zili.tensor.tensor import Tensor
 
 LN2 = math.log(2.0)
+_COMPARISONS = (Op.CMPLT, Op.CMPEQ)  # module constants: Op.X costs ~0.2 us per lookup
 
 
 def _run(op: Op, shape: tuple[int, ...], dtype: DType, inputs: tuple[Tensor, ...],
@@ -145,7 +146,7 @@ class Binary(Function):
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         self.saved = (a, b)
-        dtype = a.dtype if self.op not in (Op.CMPLT, Op.CMPEQ) else bool_
+        dtype = bool_ if self.op in _COMPARISONS else a.dtype
         return _run(self.op, a.shape, dtype, (a, b))
 
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:

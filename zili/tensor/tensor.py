@@ -444,11 +444,13 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         return (b, a) if reverse else (a, b)
 
     def _binary(self, op: Op, other: Any, reverse: bool = False) -> Tensor:
-        a, b = self._operands(other, _OP_NAMES.get(op, op.value), reverse)
-        if op in _BITWISE and a.dtype.is_floating_point:
+        # by the op's string value: Op's hash and ``value`` are Python code (~1 us a call)
+        name, bitwise, function = _BINARY[op._value_]
+        a, b = self._operands(other, name, reverse)
+        if bitwise and a.dtype.category == 2:
             # checked here so the error names the op, not a device's internal failure
             elementwise_result(op, (a.dtype, b.dtype))
-        return F.BINARY_FUNCTIONS[op].apply(a, b)
+        return function.apply(a, b)
 
 
 def _result_type(op: str, a: Any, b: Any) -> DType:
@@ -489,5 +491,8 @@ def _broadcast_view(shape: tuple[int, ...]) -> View:
 _BITWISE = frozenset({Op.AND, Op.OR, Op.XOR})
 # the user-facing names of primitives in error messages
 _OP_NAMES = {Op.MAX: "maximum", Op.CMPLT: "comparison (<, <=, >, >=)"}
+# op value -> (name in error messages, bitwise?, Function) of each binary primitive
+_BINARY = {op._value_: (_OP_NAMES.get(op, op.value), op in _BITWISE, function)
+           for op, function in F.BINARY_FUNCTIONS.items()}
 _CONSTANTS: dict[tuple, Any] = {}
 _DTYPE_NAMES = dtypes.NAMES
