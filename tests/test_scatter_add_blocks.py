@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from helpers import assert_close, tt, zt
 
 import zili
