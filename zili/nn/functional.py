@@ -54,6 +54,7 @@ from zili.nn.losses import (  # noqa: F401
     pairwise_distance,
     smooth_l1_loss,
 )
+from zili.nn.losses import legacy_reduction as _legacy_reduction
 from zili.nn.losses import reduce_loss as _reduce
 from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
 from zili.nn.pooling import (  # noqa: F401
@@ -262,7 +263,8 @@ def _classes_last(x: Tensor) -> Tensor:
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
-             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+             size_average: bool | None = None, ignore_index: int = -100,
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of the ``target`` classes under log-probabilities ``input``
     of shape (N, C) or (N, C, d1, ...) or (C,); ``mean`` is weighted by the targets' weights
     over targets that are not ``ignore_index``.
@@ -270,9 +272,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
     Raises:
         ValueError: for mismatched shapes or an unknown reduction.
     """
+    reduction = _legacy_reduction("nll_loss", size_average, reduce, reduction)
     input, weight = full_precision(input, weight)  # noqa: A001 (autocast: float32)
     if input.ndim == 1:
-        out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction)
+        out = nll_loss(input.unsqueeze(0), target.reshape(1), weight,
+                       ignore_index=ignore_index, reduction=reduction)
         return out.reshape(()) if reduction == "none" else out
     picked, w = _pick_targets(input, target, weight, ignore_index, "nll_loss")
     return _weighted_loss(-picked * w, w, reduction, "nll_loss")
@@ -307,7 +311,8 @@ def _weighted_loss(loss: Tensor, w: Tensor, reduction: str, op: str) -> Tensor:
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
-                  ignore_index: int = -100, reduction: str = "mean",
+                  size_average: bool | None = None, ignore_index: int = -100,
+                  reduce: bool | None = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy between logits ``input`` ((N, C), (N, C, d1, ...) or (C,)) and class
     indices ``target`` (or class probabilities of input's shape), with PyTorch's
@@ -316,6 +321,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     Raises:
         ValueError: for mismatched shapes, an unknown reduction or a smoothing outside [0, 1].
     """
+    reduction = _legacy_reduction("cross_entropy", size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
@@ -342,7 +348,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
             per_class = per_class * _class_weight_shape(weight, input.ndim, class_dim)
         loss = -per_class.sum(class_dim)
         return _reduce(loss, reduction, "cross_entropy")
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0.0:
         return nll
     # Smoothing term: the (weighted) mean of -log p over classes, on non-ignored targets.
@@ -372,15 +378,21 @@ def _class_weight_shape(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
     return weight.reshape(tuple(-1 if i == class_dim else 1 for i in range(ndim)))
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean (or sum, or elementwise) squared difference."""
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) squared difference (``size_average``/``reduce``:
+    PyTorch's deprecated pair, :func:`zili.nn.losses.legacy_reduction`)."""
+    reduction = _legacy_reduction("mse_loss", size_average, reduce, reduction)
     input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
-def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean (or sum, or elementwise) absolute difference."""
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+            reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) absolute difference (``size_average``/``reduce``: as
+    :func:`mse_loss`)."""
+    reduction = _legacy_reduction("l1_loss", size_average, reduce, reduction)
     input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     return _reduce((input - target).abs(), reduction, "l1_loss")
 

@@ -5,6 +5,7 @@ composition of tensor operations with PyTorch's semantics and reductions."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from zili import dtype as dtypes
@@ -29,6 +30,21 @@ def reduce_loss(loss: Tensor, reduction: str, op: str) -> Tensor:
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def legacy_reduction(op: str, size_average: bool | None, reduce: bool | None,
+                     reduction: str) -> str:
+    """The reduction PyTorch's deprecated ``size_average``/``reduce`` pair stands for (either
+    left None counts as True: both True is 'mean', ``reduce`` alone 'sum', ``reduce=False``
+    'none'), with PyTorch's deprecation warning; ``reduction`` when both are None."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    chosen = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"{op}: size_average and reduce are deprecated (as in PyTorch); use "
+                  f"reduction={chosen!r} instead", UserWarning, stacklevel=3)
+    return chosen
+
+
 def _same_shape(input: Tensor, target: Tensor, op: str) -> None:  # noqa: A002
     if input.shape != target.shape:
         raise ShapeError(f"{op}: target of shape {target.shape} must match input shape "
@@ -36,13 +52,15 @@ def _same_shape(input: Tensor, target: Tensor, op: str) -> None:  # noqa: A002
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
-                         weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+                         weight: Tensor | None = None, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) on probabilities ``input``, the logs clamped at -100
-    as PyTorch does.
+    as PyTorch does (``size_average``/``reduce``: see :func:`legacy_reduction`).
 
     Raises:
         ShapeError: if target's shape differs from input's.
     """
+    reduction = legacy_reduction("binary_cross_entropy", size_average, reduce, reduction)
     _same_shape(input, target, "binary_cross_entropy")
     log_p = input.log().clamp(min=-100.0)
     log_q = (1.0 - input).log().clamp(min=-100.0)
@@ -53,7 +71,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
-                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     weight: Tensor | None = None,
+                                     size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of sigmoid(input), computed stably from logits, with PyTorch's
     ``weight`` and ``pos_weight`` (weighting the positive term).
@@ -61,6 +81,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     Raises:
         ShapeError: if target's shape differs from input's.
     """
+    reduction = legacy_reduction("binary_cross_entropy_with_logits", size_average, reduce,
+                                 reduction)
     _same_shape(input, target, "binary_cross_entropy_with_logits")
     # log(1 + exp(-|x|)) + max(-x, 0) = -log sigmoid(x); -log(1 - sigmoid(x)) = that + x
     soft = ((-input.abs()).exp() + 1.0).log() + (-input).relu()
@@ -74,9 +96,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     return reduce_loss(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+                   reduce: bool | None = None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
+    reduction = legacy_reduction("smooth_l1_loss", size_average, reduce, reduction)
     diff = (input - target).abs()
     if beta == 0.0:
         return reduce_loss(diff, reduction, "smooth_l1_loss")
@@ -92,10 +116,12 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: 
     return reduce_loss(loss, reduction, "huber_loss")
 
 
-def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+           reduce: bool | None = None, reduction: str = "mean",
            log_target: bool = False) -> Tensor:
     """Pointwise KL divergence target * (log target - input) with log-probabilities
     ``input``; 'batchmean' divides the sum by the batch size, as PyTorch."""
+    reduction = legacy_reduction("kl_div", size_average, reduce, reduction)
     if log_target:
         loss = target.exp() * (target - input)
     else:

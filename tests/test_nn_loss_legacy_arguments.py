@@ -1,0 +1,70 @@
+"""The losses take PyTorch's parameters in PyTorch's order, the deprecated ``size_average``
+and ``reduce`` included: same names, positions and defaults as torch.nn.functional's, and
+the same reduction (with a warning) for every combination of the pair."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import zili
+import zili.nn.functional as F
+
+LEGACY = ["mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
+          "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy"]
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_parameters_match_pytorch_names_order_and_defaults(name: str) -> None:
+    ours = inspect.signature(getattr(F, name)).parameters
+    theirs = inspect.signature(getattr(TF, name)).parameters
+    # torch 2.13's mse_loss/l1_loss end with a per-sample ``weight`` zili does not have yet
+    theirs_names = [n for n in theirs if not (n == "weight" and name in ("mse_loss", "l1_loss"))]
+    assert list(ours) == theirs_names
+    for n in theirs_names:
+        assert ours[n].default == theirs[n].default, n
+
+
+def _inputs(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((5, 4))
+    if name in ("nll_loss", "cross_entropy"):
+        target = rng.integers(0, 4, 5)
+        if name == "nll_loss":
+            x = x - np.log(np.exp(x).sum(1, keepdims=True))
+        return x, target
+    if name == "binary_cross_entropy":
+        return 1 / (1 + np.exp(-x)), rng.random((5, 4))
+    if name == "binary_cross_entropy_with_logits":
+        return x, rng.random((5, 4))
+    if name == "kl_div":
+        return x - np.log(np.exp(x).sum(1, keepdims=True)), rng.dirichlet(np.ones(4), 5)
+    return x, rng.standard_normal((5, 4))
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_size_average_and_reduce_choose_pytorchs_reduction(device: str, name: str) -> None:
+    rng = np.random.default_rng(len(name))
+    x, target = _inputs(name, rng)
+    zx = zili.tensor(x.astype(np.float32), device=device, requires_grad=True)
+    ztarget = zili.tensor(target if target.dtype.kind == "i" else target.astype(np.float32),
+                          device=device)
+    for size_average, reduce in itertools.product([None, True, False], repeat=2):
+        if size_average is None and reduce is None:
+            continue
+        tx = torch.tensor(x, requires_grad=True)
+        with pytest.warns(UserWarning):
+            ours = getattr(F, name)(zx, ztarget, size_average=size_average, reduce=reduce)
+        with pytest.warns(UserWarning):
+            theirs = getattr(TF, name)(tx, torch.tensor(target), size_average=size_average,
+                                       reduce=reduce)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        zx.grad = None
+        ours.sum().backward()
+        theirs.sum().backward()
+        np.testing.assert_allclose(zx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
