@@ -11,53 +11,82 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def inplace_source(input: Tensor, inplace: bool) -> Tensor:  # noqa: A002
+    """What an activation computes from: ``input`` itself, or for ``inplace=True`` on a tensor
+    that requires grad a clone of it, so that the values autograd saves are not the ones the
+    write-back then overwrites (a leaf that requires grad is refused by the write itself)."""
+    if inplace and input.requires_grad and not input.is_leaf:
+        return input.clone()
+    return input
+
+
+def written_back(input: Tensor, result: Tensor, inplace: bool) -> Tensor:  # noqa: A002
+    """``result``, or with ``inplace`` the ``input`` holding it: PyTorch's ``inplace=True``
+    writes the activation into its argument (through ``copy_``: views of the input see it,
+    its version counter moves, and autograd refuses a leaf that requires grad, as PyTorch).
+    """
+    return input.copy_(result) if inplace else result
+
+
 def _expm1(x: Tensor) -> Tensor:
     """exp(x) - 1 (as exp then subtract; fine away from tiny |x|, where ELU's branch is x)."""
     return x.exp() - 1.0
 
 
-def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
+             inplace: bool = False) -> Tensor:
     """clamp(x, min_val, max_val) with gradient 1 strictly inside, 0 outside (as PyTorch)."""
-    inside = (input > min_val) & (input < max_val)
-    return inside._where(input, (input <= min_val)._where(min_val, max_val).to(input.dtype))
+    source = inplace_source(input, inplace)
+    inside = (source > min_val) & (source < max_val)
+    result = inside._where(source, (source <= min_val)._where(min_val, max_val).to(source.dtype))
+    return written_back(input, result, inplace)
 
 
-def relu6(input: Tensor) -> Tensor:  # noqa: A002
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """min(max(x, 0), 6)."""
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def hardsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """relu6(x + 3) / 6."""
-    return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
+    source = inplace_source(input, inplace)
+    return written_back(input, hardtanh(source + 3.0, 0.0, 6.0) / 6.0, inplace)
 
 
-def hardswish(input: Tensor) -> Tensor:  # noqa: A002
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * relu6(x + 3) / 6; PyTorch's gradient at x = +-3 takes the inner branch."""
-    inner = input * (input + 3.0) * (1.0 / 6.0)
-    return (input <= -3.0)._where(0.0, (input >= 3.0)._where(input, inner))
+    source = inplace_source(input, inplace)
+    inner = source * (source + 3.0) * (1.0 / 6.0)
+    result = (source <= -3.0)._where(0.0, (source >= 3.0)._where(source, inner))
+    return written_back(input, result, inplace)
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
+               inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
-    return (input > 0)._where(input, input * negative_slope)
+    source = inplace_source(input, inplace)
+    return written_back(input, (source > 0)._where(source, source * negative_slope), inplace)
 
 
-def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
-    negative = (input > 0)._where(0.0, input)  # no exp overflow on the unused branch
-    return (input > 0)._where(input, _expm1(negative) * alpha)
+    source = inplace_source(input, inplace)
+    negative = (source > 0)._where(0.0, source)  # no exp overflow on the unused branch
+    return written_back(input, (source > 0)._where(source, _expm1(negative) * alpha), inplace)
 
 
-def selu(input: Tensor) -> Tensor:  # noqa: A002
+def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """scale * elu(x, alpha) with the self-normalising constants."""
-    return elu(input, SELU_ALPHA) * SELU_SCALE
+    source = inplace_source(input, inplace)
+    return written_back(input, elu(source, SELU_ALPHA) * SELU_SCALE, inplace)
 
 
-def celu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
-    negative = (input > 0)._where(0.0, input)
-    return (input > 0)._where(input, _expm1(negative * (1.0 / alpha)) * alpha)
+    source = inplace_source(input, inplace)
+    negative = (source > 0)._where(0.0, source)
+    result = (source > 0)._where(source, _expm1(negative * (1.0 / alpha)) * alpha)
+    return written_back(input, result, inplace)
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
@@ -72,10 +101,11 @@ def softsign(input: Tensor) -> Tensor:  # noqa: A002
     return input / (input.abs() + 1.0)
 
 
-def mish(input: Tensor) -> Tensor:  # noqa: A002
+def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * tanh(softplus(x))."""
-    soft = input.relu() + ((-input.abs()).exp() + 1.0).log()  # softplus, stable
-    return input * (input > 20.0)._where(input, soft).tanh()
+    source = inplace_source(input, inplace)
+    soft = source.relu() + ((-source.abs()).exp() + 1.0).log()  # softplus, stable
+    return written_back(input, source * (source > 20.0)._where(source, soft).tanh(), inplace)
 
 
 def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
@@ -93,9 +123,11 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
     return ((input > lambd) | (input < -lambd))._where(input, 0.0)
 
 
-def threshold(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
+def threshold(input: Tensor, threshold: float, value: float,  # noqa: A002
+              inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
-    return (input > threshold)._where(input, value)
+    source = inplace_source(input, inplace)
+    return written_back(input, (source > threshold)._where(source, value), inplace)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
@@ -133,13 +165,14 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002
-          training: bool = False) -> Tensor:
+          training: bool = False, inplace: bool = False) -> Tensor:
     """Randomised leaky ReLU; in evaluation the slope is (lower + upper) / 2. Training draws
     a slope per element from zili's generator."""
     if not training:
-        return leaky_relu(input, (lower + upper) / 2)
-    slope = rand(input.shape, dtype=input.dtype, device=input.device) * (upper - lower) + lower
-    return (input >= 0)._where(input, input * slope)
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    source = inplace_source(input, inplace)
+    slope = rand(source.shape, dtype=source.dtype, device=source.device) * (upper - lower) + lower
+    return written_back(input, (source >= 0)._where(source, source * slope), inplace)
 
 
 def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002

@@ -33,6 +33,8 @@ from zili.nn.activations import (  # noqa: F401 (re-exported: torch.nn.functiona
     tanhshrink,
     threshold,
 )
+from zili.nn.activations import inplace_source as _inplace_source
+from zili.nn.activations import written_back as _written_back
 from zili.nn.conv import (  # noqa: F401
     conv1d,
     conv2d,
@@ -213,14 +215,15 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-def silu(input: Tensor) -> Tensor:  # noqa: A002
-    """x * sigmoid(x)."""
-    return input * input.sigmoid()
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * sigmoid(x) (``inplace``: written into ``input``, as PyTorch)."""
+    source = _inplace_source(input, inplace)
+    return _written_back(input, source * source.sigmoid(), inplace)
 
 
-def relu(input: Tensor) -> Tensor:  # noqa: A002
-    """max(x, 0)."""
-    return input.relu()
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(x, 0) (``inplace``: written into ``input``, as PyTorch)."""
+    return _written_back(input, _inplace_source(input, inplace).relu(), inplace)
 
 
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
