@@ -76,3 +76,18 @@ def test_debug_prints_kernels(cpu: str, monkeypatch: pytest.MonkeyPatch,
     x = zili.tensor(np.arange(6.0), device="cpu")
     (x + 1).numpy()
     assert "e_add" in capsys.readouterr().err
+
+
+def test_debug_set_while_running_prints_kernels_used_before(
+        cpu: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A kernel first launched without ZILI_DEBUG (the cpu device then calls its C function
+    directly) is still timed and printed once DEBUG is set."""
+    from zili.compiler import runtime
+
+    x = zili.tensor(np.arange(7.0), device="cpu")
+    monkeypatch.setattr(runtime, "DEBUG", 0)
+    (x * 3).numpy()
+    capsys.readouterr()
+    monkeypatch.setattr(runtime, "DEBUG", 1)
+    np.testing.assert_array_equal((x * 3).numpy(), np.arange(7.0) * 3)
+    assert "e_mul" in capsys.readouterr().err

@@ -46,7 +46,8 @@ def direct_launcher(launchable: Launchable) -> Callable[[list[Any], tuple[int, .
     """``run(buffers, random_bases)`` for ``launchable``: for a one-launch kernel (every
     eager primitive but two-pass reductions) a closure calling the C function directly,
     counted in :class:`~zili.compiler.runtime.Stats` as :meth:`Launchable.run` counts;
-    :meth:`Launchable.run` itself otherwise, and while ``ZILI_DEBUG`` times every launch.
+    :meth:`Launchable.run` itself otherwise, and for every launch made while ``ZILI_DEBUG``
+    (:data:`zili.compiler.runtime.DEBUG`) is set, which times and prints each one.
 
     Raises (from the returned function):
         MemoryError: see :func:`index_error`.
@@ -55,8 +56,11 @@ def direct_launcher(launchable: Launchable) -> Callable[[list[Any], tuple[int, .
         return launchable.run
     program = launchable.program
     handle, ints = program.handle, tuple(launchable.ints)
+    debug_run = launchable.run
 
     def run(buffers: list[Any], bases: tuple[int, ...]) -> bool:
+        if runtime.DEBUG:  # set after this kernel was first used: time and print it too
+            return debug_run(buffers, bases)
         Stats.launched += 1
         try:
             status = handle(*[addressof(c_char.from_buffer(b)) for b in buffers], *bases,
