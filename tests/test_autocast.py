@@ -25,6 +25,12 @@ LOWER = ["bfloat16", "float16"]
 TOL = {"bfloat16": (3e-2, 3e-2), "float16": (4e-3, 4e-3)}
 
 
+def _torch_default(device: str) -> torch.dtype:
+    """PyTorch's default autocast dtype for zili ``device``'s type: float16 for CUDA,
+    bfloat16 for the CPU (zili's default follows the same rule)."""
+    return torch.get_autocast_dtype("cuda" if device == "cuda" else "cpu")
+
+
 def _arrays(seed: int, *shapes: tuple[int, ...]) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -84,7 +90,7 @@ def test_attention_runs_in_bfloat16_as_torch(device, causal):
                                (2, 3, 7, 8))
     pairs = [_pair(a, device) for a in (q, k, v)]
     kwargs = {"is_causal": True} if causal else {}
-    with zili.autocast(device):
+    with zili.autocast(device, dtype=zili.bfloat16):
         zmask = None if causal else zili.tensor(mask, device=device)
         zout = F.scaled_dot_product_attention(*[p[0] for p in pairs], attn_mask=zmask,
                                               **kwargs)
@@ -140,7 +146,7 @@ def test_nesting_disabling_and_untouched_dtypes_follow_torch(device):
         return str((a @ a.T).dtype).removeprefix("torch.")
 
     z, t = [zdt(zx)], [tdt(tx)]
-    with zili.autocast(device), torch.autocast("cpu"):
+    with zili.autocast(device), torch.autocast("cpu", dtype=_torch_default(device)):
         z.append(zdt(zx))
         t.append(tdt(tx))
         z.append(zdt(zx.double()))  # float64 is never cast
@@ -179,7 +185,8 @@ def test_region_is_per_device_type_decorates_and_survives_errors(device):
     def product(a: zili.Tensor) -> zili.Tensor:
         return a @ a.T
 
-    assert product(zx).dtype is zili.bfloat16
+    default = str(_torch_default(device)).removeprefix("torch.")
+    assert product(zx).dtype is getattr(zili, default)
     assert not zili.is_autocast_enabled(device)
     with pytest.raises(KeyError), zili.autocast(device):
         raise KeyError("inside")

@@ -28,6 +28,10 @@ from zili.models.rope import inverse_frequencies
 from zili.tensor import Tensor
 
 OPSET = 17
+# The file format version that came with opset 17 (onnx 1.12). onnx's helper would stamp its
+# own newest, which older runtimes refuse to load ("Unsupported model IR version") although
+# every operator in the graph is theirs.
+IR_VERSION = 8
 
 
 class _Graph:
@@ -210,7 +214,7 @@ def export(model: Any, example_inputs: Any, path: str | os.PathLike) -> onnx.Mod
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "time", vocab])],
         g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="zili")
+                              producer_name="zili", ir_version=IR_VERSION)
     onnx.checker.check_model(proto)
     atomic_write(path, [proto.SerializeToString()])
     return proto
