@@ -14,9 +14,10 @@ from torch import nn
 class TorchBlock(nn.Module):
     """Pre-LayerNorm block: causal multi-head attention, then a GELU(tanh) MLP."""
 
-    def __init__(self, width: int, heads: int):
+    def __init__(self, width: int, heads: int, fused_attention: bool = False):
         super().__init__()
         self.heads = heads
+        self.fused_attention = fused_attention
         self.ln_1 = nn.LayerNorm(width)
         self.attn = nn.Module()
         self.attn.c_attn = nn.Linear(width, 3 * width)
@@ -27,10 +28,14 @@ class TorchBlock(nn.Module):
         self.mlp.c_proj = nn.Linear(4 * width, width)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Causal self-attention written out (no fused kernel), (B, T, C) -> (B, T, C)."""
+        """Causal self-attention, (B, T, C) -> (B, T, C): written out, or PyTorch's fused
+        ``scaled_dot_product_attention`` (flash attention on a GPU) with ``fused_attention``."""
         b, t, c = x.shape
         q, k, v = self.attn.c_attn(x).chunk(3, dim=-1)
         q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        if self.fused_attention:
+            y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.attn.c_proj(y.transpose(1, 2).reshape(b, t, c))
         scores = q @ k.transpose(-1, -2) / math.sqrt(c // self.heads)
         mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -48,11 +53,12 @@ class TorchGPT(nn.Module):
     """Token + position embeddings, blocks, final LayerNorm, head tied to the embedding."""
 
     def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int,
-                 n_embd: int):
+                 n_embd: int, fused_attention: bool = False):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
-        self.h = nn.ModuleList([TorchBlock(n_embd, n_head) for _ in range(n_layer)])
+        self.h = nn.ModuleList([TorchBlock(n_embd, n_head, fused_attention)
+                                for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(n_embd)
         with torch.no_grad():
             for name, p in self.named_parameters():

@@ -67,7 +67,8 @@ def zili_steps(device: str, config: GPTConfig, data: list,
                settings: TrainSettings) -> Iterator[float]:
     """Seconds of each step of zili on ``device`` (``name+jit``: compiled with jit;
     ``+gemm`` / ``+blas``: the cpu device's float32 products in zili's generated SGEMM / in
-    NumPy's BLAS; without either, the device's default)."""
+    NumPy's BLAS; without either, the device's default; ``+bf16``: under
+    ``zili.autocast(device, dtype=bfloat16)``)."""
     losses = LOSSES.setdefault(device, [])
     device, *modes = device.split("+")
     zili.manual_seed(0)
@@ -82,7 +83,8 @@ def zili_steps(device: str, config: GPTConfig, data: list,
         if default is not None:  # rows alternate on one device object
             dev.matmul_library = library
         start = time.perf_counter()
-        losses.append(step(xt, yt, settings.lr))
+        with zili.autocast(device, dtype=zili.bfloat16, enabled="bf16" in modes):
+            losses.append(step(xt, yt, settings.lr))
         dev.synchronize()
         yield time.perf_counter() - start
 
