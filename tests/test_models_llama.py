@@ -255,3 +255,35 @@ def test_static_cache_jitted_decode_matches_transformers(saved, device):
     with pytest.raises(ValueError, match="cache is full"):
         for t in range(12, 17):
             model.decode(ids[:, :1], np.ones((2, t + 1), np.int64), cache)
+
+
+@pytest.mark.parametrize("name", ["qwen2-sliding-tied", "llama-dynamic-tied"])
+def test_repeated_inference_forward_replays_one_traced_layer(saved, name, device):
+    # Under no_grad a call shape seen before runs its layers as replays of one traced layer
+    # (compiled devices): the logits and the keys/values written into a static cache must
+    # equal the eager first call's and transformers'.
+    hf, folder = saved[name]
+    model = from_pretrained(folder, device=device)
+    ids = _ids(2, 9, seed=11)
+    mask = np.ones_like(ids)
+    mask[0, :2] = 0
+    want = _hf_logits(hf, ids, mask)
+    real = mask.astype(bool)
+    caches = []
+    with zili.no_grad():
+        for _ in range(3):  # eager, trace, replay
+            got = model(ids, attention_mask=mask).numpy()
+            np.testing.assert_allclose(got[real], want[real], atol=1e-4, rtol=0)
+            cache = model.new_cache(2, 12)
+            model(ids[:, :6], attention_mask=mask[:, :6], cache=cache)
+            model(ids[:, 6:], attention_mask=mask, cache=cache)  # a second chunk at 6
+            caches.append([k.numpy() for k in cache.keys + cache.values])
+    for later in caches[1:]:
+        for a, b in zip(caches[0], later):
+            np.testing.assert_allclose(b, a, atol=1e-6, rtol=0)
+    compiles = zili.get_device(device).compiles
+    # one trace per distinct call (full, first chunk, second chunk) serves all layers
+    assert model._layer_jit.traces == (3 if compiles else 0)
+    with zili.no_grad():
+        assert model(ids[:1, :4]).shape == (1, 4, SMALL["vocab_size"])  # a new shape: eager
+    assert model._layer_jit.traces == (3 if compiles else 0)
