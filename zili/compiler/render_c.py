@@ -101,7 +101,11 @@ class CRenderer(CLikeRenderer):
             # index division) nor where a flag or an accumulator is written.
             simd = " simd" if len(kept) == 1 and not kernel.reduce_axes and \
                 not kernel.checks_indices else ""
-            pragma = f"#pragma omp parallel for{simd} collapse({len(kept)})"
+            # The innermost axis stays out of the collapse: a collapsed loop rebuilds every
+            # index from the flat counter at each step, so its body never vectorizes (an
+            # im2col copy of conv2d's, (256, 3, 3, 32, 14, 14), ran at 2.7 ns per element).
+            collapse = max(1, len(kept) - 1)
+            pragma = f"#pragma omp parallel for{simd} collapse({collapse})"
             if self.dynamic:
                 pragma += f" if({self._total(kernel, list(range(len(kernel.shape))))} >= " \
                           f"{PARALLEL_THRESHOLD})"
