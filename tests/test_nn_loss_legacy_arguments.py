@@ -10,6 +10,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as TF
 
 import zili
@@ -19,14 +21,12 @@ LEGACY = ["mse_loss", "l1_loss", "smooth_l1_loss", "binary_cross_entropy",
           "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy"]
 
 
-@pytest.mark.parametrize("name", LEGACY)
+@pytest.mark.parametrize("name", [*LEGACY, "huber_loss"])
 def test_parameters_match_pytorch_names_order_and_defaults(name: str) -> None:
     ours = inspect.signature(getattr(F, name)).parameters
     theirs = inspect.signature(getattr(TF, name)).parameters
-    # torch 2.13's mse_loss/l1_loss end with a per-sample ``weight`` zili does not have yet
-    theirs_names = [n for n in theirs if not (n == "weight" and name in ("mse_loss", "l1_loss"))]
-    assert list(ours) == theirs_names
-    for n in theirs_names:
+    assert list(ours) == list(theirs)
+    for n in theirs:
         assert ours[n].default == theirs[n].default, n
 
 
@@ -68,3 +68,39 @@ def test_size_average_and_reduce_choose_pytorchs_reduction(device: str, name: st
         ours.sum().backward()
         theirs.sum().backward()
         np.testing.assert_allclose(zx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), seed=st.integers(0, 2**31),
+       reduction=st.sampled_from(["mean", "sum", "none"]))
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+def test_weighted_regression_losses_match_pytorch(device: str, name: str, shape: list[int],
+                                                  seed: int, reduction: str) -> None:
+    # torch 2.13's per-element ``weight``: mse and l1 divide a weighted 'mean' by the sum of
+    # the weights, huber takes the plain mean of the weighted terms
+    rng = np.random.default_rng(seed)
+    x, y, w = (np.asarray(a, np.float64) for a in (rng.standard_normal(shape),
+                                                  rng.standard_normal(shape),
+                                                  rng.random(shape) + 0.1))
+    zx = zili.tensor(x, device=device, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    zw, tw = zili.tensor(w, device=device, requires_grad=True), torch.tensor(w, requires_grad=True)
+    got = getattr(F, name)(zx, zili.tensor(y, device=device), reduction=reduction, weight=zw)
+    want = getattr(TF, name)(tx, torch.tensor(y), reduction=reduction, weight=tw)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    g = rng.standard_normal(want.shape)
+    got.backward(zili.tensor(g, device=device))
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(zx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(zw.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+def test_weight_of_another_shape_is_refused_as_pytorch(device: str, name: str) -> None:
+    x = zili.ones(2, 3, device=device)
+    with pytest.raises(ValueError, match=f"{name}.*weight of shape \\(3,\\)"):
+        getattr(F, name)(x, x, weight=zili.ones(3, device=device))
+    with pytest.raises(ValueError, match="same size"):
+        getattr(TF, name)(torch.ones(2, 3), torch.ones(2, 3), weight=torch.ones(3))

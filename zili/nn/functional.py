@@ -58,6 +58,7 @@ from zili.nn.losses import (  # noqa: F401
 )
 from zili.nn.losses import legacy_reduction as _legacy_reduction
 from zili.nn.losses import reduce_loss as _reduce
+from zili.nn.losses import weighted_reduce as _weighted_reduce
 from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
 from zili.nn.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
@@ -382,22 +383,36 @@ def _class_weight_shape(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
-             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+             reduce: bool | None = None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
     """Mean (or sum, or elementwise) squared difference (``size_average``/``reduce``:
-    PyTorch's deprecated pair, :func:`zili.nn.losses.legacy_reduction`)."""
+    PyTorch's deprecated pair, :func:`zili.nn.losses.legacy_reduction`). With ``weight``
+    (input's shape) each term is scaled and 'mean' divides by the sum of the weights, as
+    PyTorch does.
+
+    Raises:
+        ValueError: a weight whose shape is not the input's, or an unknown reduction.
+    """
     reduction = _legacy_reduction("mse_loss", size_average, reduce, reduction)
     input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
     diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+    return _weighted_reduce(diff * diff, weight, input, reduction, "mse_loss",
+                            mean_over_weights=True)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
-            reduce: bool | None = None, reduction: str = "mean") -> Tensor:
-    """Mean (or sum, or elementwise) absolute difference (``size_average``/``reduce``: as
-    :func:`mse_loss`)."""
+            reduce: bool | None = None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    """Mean (or sum, or elementwise) absolute difference (``size_average``/``reduce`` and
+    ``weight``: as :func:`mse_loss`).
+
+    Raises:
+        ValueError: as :func:`mse_loss`.
+    """
     reduction = _legacy_reduction("l1_loss", size_average, reduce, reduction)
     input, target = full_precision(input, target)  # noqa: A001 (autocast: float32)
-    return _reduce((input - target).abs(), reduction, "l1_loss")
+    return _weighted_reduce((input - target).abs(), weight, input, reduction, "l1_loss",
+                            mean_over_weights=True)
 
 
 # --- randomness and attention ---------------------------------------------------------------

@@ -30,6 +30,28 @@ def reduce_loss(loss: Tensor, reduction: str, op: str) -> Tensor:
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def weighted_reduce(loss: Tensor, weight: Tensor | None, input: Tensor,  # noqa: A002
+                    reduction: str, op: str, mean_over_weights: bool) -> Tensor:
+    """:func:`reduce_loss` of ``loss`` scaled elementwise by ``weight`` (None: unweighted).
+    PyTorch's weighted 'mean' differs by loss: the sum over the sum of the weights
+    (``mean_over_weights``: mse, l1) or the plain mean of the weighted terms (huber).
+
+    Raises:
+        ValueError: a weight whose shape is not the input's (PyTorch's check), or an unknown
+            reduction.
+    """
+    if weight is None:
+        return reduce_loss(loss, reduction, op)
+    if weight.shape != input.shape:
+        raise ValueError(f"{op}: weight of shape {weight.shape} must have the input's shape "
+                         f"{input.shape} (PyTorch: 'Weights and input must have the same "
+                         "size')")
+    loss = loss * weight
+    if reduction == "mean" and mean_over_weights:
+        return loss.sum() / weight.sum()
+    return reduce_loss(loss, reduction, op)
+
+
 def legacy_reduction(op: str, size_average: bool | None, reduce: bool | None,
                      reduction: str) -> str:
     """The reduction PyTorch's deprecated ``size_average``/``reduce`` pair stands for (either
@@ -109,11 +131,17 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
-               delta: float = 1.0) -> Tensor:
-    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
+               delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere; ``weight`` (input's
+    shape) scales each term, and 'mean' is then the mean of the weighted terms, as PyTorch.
+
+    Raises:
+        ValueError: a weight whose shape is not the input's, or an unknown reduction.
+    """
     diff = (input - target).abs()
     loss = (diff < delta)._where(diff * diff * 0.5, (diff - 0.5 * delta) * delta)
-    return reduce_loss(loss, reduction, "huber_loss")
+    return weighted_reduce(loss, weight, input, reduction, "huber_loss",
+                           mean_over_weights=False)
 
 
 def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
