@@ -4,6 +4,10 @@ kinks they follow PyTorch's choice of one-sided derivative)."""
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
+from zili import dtype as dtypes
 from zili.errors import ShapeError
 from zili.tensor import Tensor, rand
 
@@ -175,6 +179,20 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa
     return written_back(input, (source >= 0)._where(source, source * slope), inplace)
 
 
-def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
-    """softmax(-x) along ``dim``."""
-    return (-input).softmax(dim)
+def implicit_softmax_dim(op: str, dim: int | None, ndim: int, stacklevel: int) -> int:
+    """``dim``, or for None PyTorch's deprecated implicit choice (0 for 0-, 1- and 3-d
+    inputs, else 1) with PyTorch's warning."""
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated (as in PyTorch). "
+                  "Change the call to include dim=X as an argument.", UserWarning,
+                  stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa: A002
+            dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim`` (None: PyTorch's implicit choice, with its warning),
+    computed in ``dtype`` when given (the input is cast first, as PyTorch)."""
+    x = input.to(dtypes.to_dtype(dtype)) if dtype is not None else input
+    return (-x).softmax(implicit_softmax_dim("softmin", dim, input.ndim, _stacklevel))

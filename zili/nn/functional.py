@@ -33,6 +33,7 @@ from zili.nn.activations import (  # noqa: F401 (re-exported: torch.nn.functiona
     tanhshrink,
     threshold,
 )
+from zili.nn.activations import implicit_softmax_dim as _implicit_dim
 from zili.nn.activations import inplace_source as _inplace_source
 from zili.nn.activations import written_back as _written_back
 from zili.nn.conv import (  # noqa: F401
@@ -245,16 +246,19 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return (scaled > threshold)._where(input, soft)
 
 
-def softmax(input: Tensor, dim: int = -1, dtype: Any = None) -> Tensor:  # noqa: A002
-    """exp(x) / sum(exp(x)) along ``dim`` (optionally computed in ``dtype``)."""
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa: A002
+            dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (None: PyTorch's deprecated implicit choice, with
+    its warning), computed in ``dtype`` when given."""
     x = input.to(dtypes.to_dtype(dtype)) if dtype is not None else input
-    return x.softmax(dim)
+    return x.softmax(_implicit_dim("softmax", dim, input.ndim, _stacklevel))
 
 
-def log_softmax(input: Tensor, dim: int = -1, dtype: Any = None) -> Tensor:  # noqa: A002
-    """log(softmax(x)) along ``dim``, computed stably."""
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa: A002
+                dtype: Any = None) -> Tensor:
+    """log(softmax(x)) along ``dim`` (None as :func:`softmax`), computed stably."""
     x = input.to(dtypes.to_dtype(dtype)) if dtype is not None else input
-    return x.log_softmax(dim)
+    return x.log_softmax(_implicit_dim("log_softmax", dim, input.ndim, _stacklevel))
 
 
 # --- losses ---------------------------------------------------------------------------------

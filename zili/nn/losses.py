@@ -10,7 +10,7 @@ from typing import Any
 
 from zili import dtype as dtypes
 from zili.errors import ShapeError
-from zili.tensor import Tensor, tensor
+from zili.tensor import Tensor, is_grad_enabled, no_grad, tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -162,10 +162,32 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # n
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1,  # noqa: A002
-              eps: float = 1e-12) -> Tensor:
-    """x / max(||x||_p, eps) along ``dim``."""
+              eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``; with ``out`` the result is written into it and
+    ``out`` is returned, as PyTorch's out= (no gradient flows through it).
+
+    Raises:
+        RuntimeError: ``out`` requires grad while gradients are recorded (PyTorch's error).
+        ShapeError: ``out`` of another shape than the result (PyTorch would resize it; zili
+            tensors cannot be resized in place).
+    """
     norm = vector_norm(input, p, dim, keepdim=True)
-    return input / norm.clamp(min=eps)
+    result = input / norm.clamp(min=eps)
+    if out is None:
+        return result
+    return _write_out(result, out, "normalize")
+
+
+def _write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
+    if out.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad")
+    if out.shape != result.shape:
+        raise ShapeError(f"{op}: out has shape {out.shape} but the result has shape "
+                         f"{result.shape}; pass an out of the result's shape")
+    with no_grad():
+        out.copy_(result.detach())
+    return out
 
 
 def vector_norm(x: Tensor, p: float = 2.0, dim: Any = None, keepdim: bool = False) -> Tensor:
