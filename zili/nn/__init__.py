@@ -57,9 +57,9 @@ from zili.nn.conv_layers import (
     Unfold,
     Upsample,
 )
+from zili.nn.embedding_layers import Embedding, EmbeddingBag
 from zili.nn.layers import (
     Dropout,
-    Embedding,
     Identity,
     LayerNorm,
     Linear,
@@ -76,7 +76,7 @@ __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "Adapt
            "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BatchNorm1d",
            "BatchNorm2d", "BatchNorm3d", "CELU", "CausalSelfAttention", "Conv1d", "Conv2d",
            "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Dropout", "ELU",
-           "Embedding", "Flatten", "Fold", "GELU", "GLU", "GroupNorm", "Hardshrink",
+           "Embedding", "EmbeddingBag", "Flatten", "Fold", "GELU", "GLU", "GroupNorm", "Hardshrink",
            "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "LayerNorm", "LeakyReLU",
            "Linear", "LoRALinear", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d",
            "MaxPool3d", "MaxUnpool2d", "Mish", "Module", "ModuleDict", "ModuleList", "PReLU",

@@ -57,8 +57,11 @@ from zili.nn.losses import (  # noqa: F401
     pairwise_distance,
     smooth_l1_loss,
 )
+from zili.nn.losses import dense_gradient_note as _dense_gradient_note
+from zili.nn.losses import gradient_by_frequency as _gradient_by_frequency
 from zili.nn.losses import legacy_reduction as _legacy_reduction
 from zili.nn.losses import reduce_loss as _reduce
+from zili.nn.losses import renorm_rows as _renorm_rows
 from zili.nn.losses import weighted_reduce as _weighted_reduce
 from zili.nn.normalization import batch_norm, group_norm, instance_norm  # noqa: F401
 from zili.nn.pooling import (  # noqa: F401
@@ -108,17 +111,29 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out + bias if bias is not None else out
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # noqa: A002
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` picked by the integer ``input``: shape input.shape + (dim,).
 
-    The row at ``padding_idx`` receives no gradient, as in PyTorch.
+    As PyTorch: the row at ``padding_idx`` receives no gradient; ``max_norm`` first scales
+    the picked rows whose ``norm_type``-norm exceeds it back to ``max_norm``, in place in
+    ``weight``; ``scale_grad_by_freq`` divides each row's gradient by how often its index
+    occurs in ``input``. ``sparse=True`` gives a dense gradient (zili has no sparse
+    tensors; said once).
 
     Raises:
         TypeError: for a non-integer ``input``; IndexError for an index out of range.
     """
     if input.dtype.is_floating_point or input.dtype is dtypes.bool_:
         raise TypeError(f"embedding: indices must be int64 or int32, got {input.dtype.name}")
+    if max_norm is not None:
+        _renorm_rows(weight, input, max_norm, norm_type)
+    if sparse:
+        _dense_gradient_note("embedding")
     out = weight.index_select(0, input.reshape(-1)).reshape(input.shape + (weight.shape[1],))
+    if scale_grad_by_freq:
+        out = _gradient_by_frequency(out, input)
     if padding_idx is not None:
         padding_idx = padding_idx % weight.shape[0]
         keep = (input != padding_idx).unsqueeze(-1)

@@ -20,8 +20,9 @@ from zili.nn.activation_layers import (  # noqa: F401 (their home before activat
     Softmax,
     Tanh,
 )
+from zili.nn.embedding_layers import Embedding  # noqa: F401 (its home before)
 from zili.nn.module import Module, Parameter
-from zili.tensor import Tensor, empty, no_grad
+from zili.tensor import Tensor, empty
 
 
 def _empty(shape: tuple[int, ...], device: Any, dtype: Any) -> Tensor:
@@ -65,37 +66,6 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
-
-
-class Embedding(Module):
-    """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim``, N(0, 1) at
-    start (the ``padding_idx`` row zero and gradient-free)."""
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 device: Any = None, dtype: Any = None):
-        super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} is outside "
-                                 f"[-{num_embeddings}, {num_embeddings})")
-            padding_idx %= num_embeddings
-        self.padding_idx = padding_idx
-        self.weight = Parameter(_empty((num_embeddings, embedding_dim), device, dtype))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Re-draw N(0, 1) weights (zero padding row)."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight[self.padding_idx] = 0.0
-
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return F.embedding(input, self.weight, self.padding_idx)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+
 from zili import dtype as dtypes
 from zili.errors import ShapeError
 from zili.tensor import Tensor, is_grad_enabled, no_grad, tensor
@@ -223,19 +225,74 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return vector_norm(x1 - x2 + eps, p, -1, keepdim)
 
 
+def renorm_rows(weight: Tensor, indices: Tensor, max_norm: float, norm_type: float) -> None:
+    """PyTorch's ``max_norm`` for embeddings: the rows of ``weight`` that ``indices`` pick
+    and whose ``norm_type``-norm exceeds ``max_norm`` are scaled in place to
+    max_norm / (norm + 1e-7), outside autograd (the weight is modified, as PyTorch's)."""
+    picked = np.unique(indices.numpy().reshape(-1))
+    if picked.size == 0:
+        return
+    with no_grad():
+        rows_at = tensor(picked.astype(np.int64), device=weight.device)
+        rows = weight.index_select(0, rows_at)
+        norms = vector_norm(rows, norm_type, 1, keepdim=True)
+        scale = (norms > max_norm)._where(max_norm / (norms + 1e-7), 1.0)
+        weight[rows_at] = rows * scale.to(weight.dtype)
+
+
+def gradient_by_frequency(rows: Tensor, indices: Tensor) -> Tensor:
+    """``rows`` (one looked-up row per index, leading axes as ``indices``) with unchanged
+    values but gradients divided by how often each index occurs in ``indices``
+    (``scale_grad_by_freq``)."""
+    flat = indices.numpy().reshape(-1)
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    scale = tensor((1.0 / counts[inverse]).reshape(indices.shape + (1,)), dtype=rows.dtype,
+                   device=rows.device)
+    frozen = rows.detach()
+    return frozen + (rows - frozen) * scale  # forward: exactly rows; backward: scaled
+
+
+_SPARSE_NOTED: set[str] = set()
+
+
+def dense_gradient_note(op: str) -> None:
+    """Say once per op that ``sparse=True`` gives a dense gradient here."""
+    if op not in _SPARSE_NOTED:
+        _SPARSE_NOTED.add(op)
+        warnings.warn(f"{op}: sparse=True: zili has no sparse gradients; the weight receives "
+                      "a dense gradient with the same values", UserWarning, stacklevel=3)
+
+
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,  # noqa: A002
-                  mode: str = "mean", per_sample_weights: Tensor | None = None,
-                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
     """Sums, means or maxima of bags of embedding rows, as ``torch.nn.functional.
     embedding_bag``: a 2-D ``input`` is one bag per row; a 1-D one is cut into bags at
-    ``offsets``. Empty bags give zeros.
+    ``offsets``. Empty bags give zeros. ``max_norm``/``norm_type`` renormalize the picked
+    rows of ``weight`` in place first (:func:`renorm_rows`); ``sparse=True`` gives a dense
+    gradient (zili has no sparse tensors; said once).
 
     Raises:
         ValueError: for an unknown mode, per-sample weights outside mode 'sum', or a 1-D
             input without offsets.
+        NotImplementedError: ``scale_grad_by_freq=True``: PyTorch's gradient for it does not
+            follow its documented inverse-frequency rule (measured: an index seen once in a
+            batch got 1/3), so there is no reference to match; use :func:`embedding` with
+            ``scale_grad_by_freq`` and sum the bags.
     """
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"embedding_bag: mode must be sum, mean or max, got {mode!r}")
+    if scale_grad_by_freq:
+        raise NotImplementedError(
+            "embedding_bag: scale_grad_by_freq=True is not supported (PyTorch's gradient for "
+            "it does not follow the documented inverse-frequency rule, so zili has nothing "
+            "to match); use F.embedding(..., scale_grad_by_freq=True) and sum the bags")
+    if max_norm is not None:
+        renorm_rows(weight, input, max_norm, norm_type)
+    if sparse:
+        dense_gradient_note("embedding_bag")
     if per_sample_weights is not None and mode != "sum":
         raise ValueError("embedding_bag: per_sample_weights need mode='sum'")
     if input.ndim == 2:
