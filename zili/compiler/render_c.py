@@ -32,7 +32,7 @@ static inline long long zili_floordiv(long long a, long long b) { if (b == 0) re
 static inline long long zili_imod(long long a, long long b) { if (b == 0 || b == -1) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 static inline double zili_fmod(double a, double b) { double r = fmod(a, b);
-  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+  if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }  /* a zero keeps fmod's sign */
 """ + MATH_PRELUDE + REDUCE_PRELUDE
 
 _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed char",

@@ -48,7 +48,7 @@ __device__ __forceinline__ long long zili_imod(long long a, long long b) {
   if (b == 0 || b == -1) return 0;
   long long r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 __device__ __forceinline__ double zili_fmod(double a, double b) { double r = fmod(a, b);
-  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+  if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }  /* a zero keeps fmod's sign */
 __device__ __forceinline__ float zili_shfl(float v, int o) {
   return __shfl_down_sync(0xffffffffu, v, o); }
 __device__ __forceinline__ double zili_shfl(double v, int o) {

@@ -14,10 +14,10 @@ from zili.dtype import DType
 
 FP64 = r"""#pragma OPENCL EXTENSION cl_khr_fp64 : enable
 double zili_fmod(double a, double b) { double r = fmod(a, b);
-  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0, b); return r; }
+  if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }  /* a zero keeps fmod's sign */
 """
 PRELUDE = r"""float zili_fmodf(float a, float b) { float r = fmod(a, b);
-  if (r != 0) { if ((r < 0) != (b < 0)) r += b; } else r = copysign(0.0f, b); return r; }
+  if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; }
 float bf2f(ushort b) { return as_float((uint)b << 16); }
 ushort f2bf(float f) { uint u = as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40);

@@ -73,10 +73,19 @@ def _floor_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.true_divide(a, b)
 
 
+def _remainder(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Floats: C's fmod moved to the divisor's sign, a zero keeping fmod's sign (-0.0 % 1 is
+    # -0.0 in PyTorch; np.mod, as Python, gives +0.0).
+    if a.dtype.kind in "iub":
+        return np.mod(a, b)
+    r = np.fmod(a, b)
+    return np.where((r != 0) & ((r < 0) != (b < 0)), r + b, r).astype(r.dtype, copy=False)
+
+
 _ELEMENTWISE = {
     Op.NEG: np.negative, Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt,
     Op.RECIPROCAL: np.reciprocal, Op.ADD: np.add, Op.SUB: np.subtract, Op.MUL: np.multiply,
-    Op.DIV: _floor_divide, Op.MAX: np.maximum, Op.MOD: np.mod, Op.CMPLT: np.less,
+    Op.DIV: _floor_divide, Op.MAX: np.maximum, Op.MOD: _remainder, Op.CMPLT: np.less,
     Op.CMPEQ: np.equal, Op.AND: np.bitwise_and, Op.OR: np.bitwise_or, Op.XOR: np.bitwise_xor,
     Op.WHERE: np.where,
 }

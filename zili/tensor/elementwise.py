@@ -176,7 +176,14 @@ class ElementwiseOps:
         a, b = self._operands(other, f"div(rounding_mode={rounding_mode!r})")
         if a.dtype.is_floating_point:
             quotient = a / b
-            return quotient.floor() if rounding_mode == "floor" else quotient.trunc()
+            if rounding_mode == "trunc":
+                return quotient.trunc()
+            # PyTorch's (and Python's) floor division goes through fmod, not floor(a / b):
+            # 1 // 0.1 is 9 (a / b rounds up to 10), inf // 1 is nan. Its gradient is zero,
+            # which the selected floor(a / b) branch carries.
+            exact = _floor_division(a.detach(), b.detach())
+            return exact._scalar(True, dtypes.bool_, exact.shape)._where(exact,
+                                                                         quotient.floor())
         floored = F.Div.apply(a, b)  # the integer DIV primitive floors
         if rounding_mode == "floor":
             return floored
@@ -369,6 +376,21 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002 (P
         raise TypeError(f"where: the condition must be bool, got {got}; "
                         "Tensor.where(condition, other) selects self where condition holds")
     return condition._where(input, other)
+
+
+def _floor_division(a: Tensor, b: Tensor) -> Tensor:
+    """Floating floor division as PyTorch computes it: from the remainder, (a - fmod(a, b)) / b
+    moved down by one where the remainder's sign differs from b's, then rounded to the
+    nearest whole number (it is one up to rounding); a zero quotient keeps the sign of a / b,
+    and b = 0 gives a / b."""
+    mod = a.fmod(b)
+    quotient = (a - mod) / b
+    quotient = ((mod != 0) & ((b < 0) != (mod < 0)))._where(quotient - 1, quotient)
+    floored = quotient.floor()
+    floored = (quotient - floored > 0.5)._where(floored + 1, floored)
+    ratio = a / b
+    signed_zero = ratio.signbit()._where(ratio._scalar(-0.0), ratio._scalar(0.0))
+    return (b == 0)._where(ratio, (quotient != 0)._where(floored, signed_zero))
 
 
 def capped_exp2(x: Tensor) -> Tensor:

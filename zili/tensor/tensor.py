@@ -399,7 +399,10 @@ class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, Sele
         if isinstance(value, int) and not isinstance(value, bool) and dtype.category == 1:
             # integer constants wrap into the dtype, as C and PyTorch do (int32 | 0xFFFFFFFF)
             value = dtypes.wrap_int(value, dtype)
-        key = (self.device.name, dtype.name, type(value), value)
+        # -0.0 == 0.0 (and hashes alike), so a float's sign is part of the key: x._where(-0.0,
+        # 0.0) must keep its negative zero
+        sign = math.copysign(1.0, value) if isinstance(value, float) else 0
+        key = (self.device.name, dtype.name, type(value), value, sign)
         buffer = _CONSTANTS.get(key)
         if buffer is None:
             buffer = self.device.from_numpy(np.array(value, dtype.numpy))
