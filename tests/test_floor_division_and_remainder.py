@@ -76,3 +76,25 @@ def test_random_values_and_gradients_match_pytorch(device: str, op: str, shape: 
     want.sum().backward()
     np.testing.assert_array_equal(za.grad.numpy(), ta.grad.numpy())
     np.testing.assert_array_equal(zb.grad.numpy(), tb.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8"])
+def test_integer_division_by_zero_raises_as_pytorch(device: str, dtype: str) -> None:
+    a = np.array([5, 3, 0], dtype)
+    b = np.array([2, 0, 1], dtype)
+    za, zb = zili.tensor(a, device=device), zili.tensor(b, device=device)
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    cases = [lambda x, y: x // y, lambda x, y: x % y, lambda x, y: x.fmod(y),
+             lambda x, y: x.div(y, rounding_mode="trunc"), lambda x, y: x // 0,
+             lambda x, y: x % 0, lambda x, y: 7 // y, lambda x, y: x.remainder(y)]
+    for case in cases:
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            case(ta, tb)
+        with pytest.raises(RuntimeError, match="ZeroDivisionError.*division by zero") as info:
+            case(za, zb)
+        assert isinstance(info.value, ZeroDivisionError)
+    # nonzero integer divisors still divide, as PyTorch
+    ok = np.array([2, 1, 3], dtype)
+    zo, to = zili.tensor(ok, device=device), torch.tensor(ok)
+    for case in cases[:4]:
+        np.testing.assert_array_equal(case(za, zo).numpy(), case(ta, to).numpy())

@@ -22,3 +22,8 @@ class DTypeError(RuntimeError, TypeError):
     """A dtype the operation does not support, two dtypes that do not promote, or a value a
     dtype cannot hold (PyTorch's RuntimeError / NotImplementedError); also a TypeError for
     zili's own callers."""
+
+
+class IntegerDivisionError(RuntimeError, ZeroDivisionError):
+    """An integer division or remainder by zero (PyTorch's RuntimeError "ZeroDivisionError";
+    also Python's ZeroDivisionError)."""

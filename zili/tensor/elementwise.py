@@ -184,6 +184,7 @@ class ElementwiseOps:
             exact = _floor_division(a.detach(), b.detach())
             return exact._scalar(True, dtypes.bool_, exact.shape)._where(exact,
                                                                          quotient.floor())
+        math_ops.refuse_zero_divisor(b, f"div(rounding_mode={rounding_mode!r})")
         floored = F.Div.apply(a, b)  # the integer DIV primitive floors
         if rounding_mode == "floor":
             return floored

@@ -16,7 +16,8 @@ from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
 from zili import dtype as dtypes
-from zili.errors import ArgumentError
+from zili.compiler import capture
+from zili.errors import ArgumentError, IntegerDivisionError
 from zili.ops import Op
 from zili.tensor import functions as F
 from zili.tensor.aliases import dim_aliases
@@ -278,11 +279,13 @@ class MathOps:
         """self % other with the divisor's sign; gradients 1 and -floor(self / other), as
         PyTorch."""
         a, b = self._operands(other, "remainder")
+        refuse_zero_divisor(b, "remainder")
         return _with_quotient_grad(a, b, F.BINARY_FUNCTIONS[Op.MOD].apply(a, b), "floor")
 
     def fmod(self: Tensor, other: Any) -> Tensor:
         """C's remainder, with the dividend's sign."""
         a, b = self._operands(other, "fmod")
+        refuse_zero_divisor(b, "fmod")
         # On magnitudes the divisor-signed remainder is C's, exactly; then take a's sign.
         r = a.abs() % b.abs()
         return _with_quotient_grad(a, b, a.signbit()._where(-r, r), "trunc")
@@ -476,3 +479,19 @@ def _shift(x: Tensor, other: Any, left: bool) -> Tensor:
     if left:
         return outside._where(0, a * factor)
     return outside._where(-(a < 0).to(a.dtype) if a.dtype.is_signed else 0, a // factor)
+
+
+def refuse_zero_divisor(b: Tensor, op: str) -> None:
+    """Raise PyTorch's error for an integer divisor holding a zero. The check reads the
+    divisor (one reduction and a wait); a traced plan cannot raise from inside its kernels,
+    so under ``zili.jit`` it is skipped and such a quotient is 0.
+
+    Raises:
+        IntegerDivisionError: naming the op and the dtype.
+    """
+    if b.dtype.is_floating_point or capture.TRACING or b.numel() == 0:
+        return
+    if bool((b == 0).any().item()):
+        raise IntegerDivisionError(f"ZeroDivisionError: {op}: integer ({b.dtype.name}) "
+                                   "division by zero; make the divisor nonzero or divide "
+                                   "floating-point tensors")
