@@ -10,9 +10,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as TF
 
 import zili
 import zili.nn.functional as F

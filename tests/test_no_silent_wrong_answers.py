@@ -137,3 +137,16 @@ def test_tensor_where_selects_self_where_condition_holds(device: str) -> None:
     np.testing.assert_array_equal(zili.where(zc, zx, zy).numpy(), torch.where(tc, tx, ty).numpy())
     with pytest.raises(TypeError, match="condition must be bool"):
         zc.where(zx, zy)  # the old, condition-first reading is refused, not misread
+
+
+def test_every_comparison_with_nan_is_false_but_not_equal(device: str) -> None:
+    # a <= b was computed as ~(a > b), which is True against NaN
+    values = np.array([np.nan, 1.0, np.inf, -np.inf, 0.0], np.float32)
+    a, b = (x.ravel() for x in np.meshgrid(values, values))
+    za, zb = zili.tensor(a, device=device), zili.tensor(b, device=device)
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    for op in ["__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"]:
+        np.testing.assert_array_equal(getattr(za, op)(zb).numpy(), getattr(ta, op)(tb).numpy(),
+                                      err_msg=op)
+        np.testing.assert_array_equal(getattr(za, op)(1.0).numpy(),
+                                      getattr(ta, op)(1.0).numpy(), err_msg=op)

@@ -22,7 +22,8 @@ NOT_OPS = {"backward", "numpy", "item", "tolist", "size", "dim", "numel", "eleme
            "register_post_accumulate_grad_hook", "detach", "to", "float", "double", "half",
            "bfloat16", "long", "int", "short", "char", "byte", "bool", "type",
            "ones_like_scalar", "zeros_like_scalar",
-           "equal", "allclose"}
+           "equal", "allclose", "detach_", "ndimension", "nelement", "is_complex",
+           "is_contiguous", "is_signed", "stride", "storage_offset"}
 # zili functions that configure or describe rather than compute.
 NOT_OPS_TOP = {"available_devices", "broadcast_shape", "device", "get_autocast_dtype",
                "get_device", "get_rng_state", "is_autocast_enabled", "is_grad_enabled",

@@ -272,19 +272,15 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> 
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
-    """Elements on and below the ``diagonal``-th diagonal of the last two axes; zeros above."""
-    rows, cols = x.shape[-2:]
-    r = arange(rows, device=x.device).reshape(rows, 1)
-    c = arange(cols, device=x.device).reshape(1, cols)
-    return (c <= r + diagonal)._where(x, x._scalar(0))
+    """Elements on and below the ``diagonal``-th diagonal of the last two axes; zeros above
+    (``x.tril``)."""
+    return x.tril(diagonal)
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
-    """Elements on and above the ``diagonal``-th diagonal of the last two axes; zeros below."""
-    rows, cols = x.shape[-2:]
-    r = arange(rows, device=x.device).reshape(rows, 1)
-    c = arange(cols, device=x.device).reshape(1, cols)
-    return (c >= r + diagonal)._where(x, x._scalar(0))
+    """Elements on and above the ``diagonal``-th diagonal of the last two axes; zeros below
+    (``x.triu``)."""
+    return x.triu(diagonal)
 
 
 def _uniform(shape: tuple[int, ...], dtype: DType, device: Any,

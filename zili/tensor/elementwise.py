@@ -133,11 +133,12 @@ class ElementwiseOps:
     def __gt__(self: Tensor, other: Any) -> Tensor:
         return self._binary(Op.CMPLT, other, reverse=True)
 
+    # Not ~(a > b): every comparison with NaN is False, a <= NaN included.
     def __le__(self: Tensor, other: Any) -> Tensor:
-        return (self > other).__invert__()
+        return (self < other) | (self == other)
 
     def __ge__(self: Tensor, other: Any) -> Tensor:
-        return (self < other).__invert__()
+        return (self > other) | (self == other)
 
     def __eq__(self: Tensor, other: Any) -> Tensor:  # type: ignore[override]
         return self._binary(Op.CMPEQ, other)

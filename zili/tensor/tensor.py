@@ -28,12 +28,14 @@ from zili.tensor.autograd import grad_mode, register_post_accumulate_grad_hook, 
 from zili.tensor.composite import CompositeOps
 from zili.tensor.conversion import ConversionOps, Scalar
 from zili.tensor.elementwise import ElementwiseOps
+from zili.tensor.inplace_ops import InplaceOps
 from zili.tensor.math_ops import MathOps
 from zili.tensor.movement import MovementOps
 from zili.tensor.reduce import ReduceOps
 from zili.tensor.selection import SelectionOps
 from zili.tensor.special import SpecialOps
 from zili.tensor.storage import Storage, VersionCounter
+from zili.tensor.surface import SurfaceOps
 
 ShapeLike = int | Sequence[int]
 
@@ -80,7 +82,7 @@ def broadcast_shape(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[in
 
 
 class Tensor(ElementwiseOps, MovementOps, ReduceOps, CompositeOps, MathOps, SelectionOps,
-             SpecialOps, ConversionOps):
+             SpecialOps, SurfaceOps, InplaceOps, ConversionOps):
     """An n-dimensional array on a device, recording operations for ``backward()``."""
 
     # _storage: the buffer shared with every view; _vc: the version counter shared with
