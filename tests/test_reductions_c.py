@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import zili
 from zili.compiler.reduce_c import path_of
+from zili.compiler.render_c import SCRATCH_ROW, CRenderer
 
 SIZES = [1, 2, 3, 5, 7, 13, 31, 33, 67, 130, 1031]  # odd, prime, around the 32 lanes
 
@@ -167,3 +168,26 @@ def test_eager_and_jit_give_the_same_bits(cpu: str, name: str) -> None:
     paths = [path_of(s.kernel) for s in plan.steps if s.kernel is not None]
     assert path in paths, plan.describe()
     assert kernels is None or plan.kernel_count == kernels, plan.describe()
+
+
+@pytest.mark.parametrize("cols", [7, 3600, 16389])
+def test_intermediate_rows_of_a_fused_kernel_stay_in_scratch(cpu: str, cols: int) -> None:
+    # softmax fuses max, exp, sum and divide into one row kernel; its exponentials are read
+    # only by the same row's later stages, so they live in a stack row (up to SCRATCH_ROW
+    # elements) instead of a buffer. Same bits as eager, float64 NumPy's values.
+    rows = 5
+    x = np.random.default_rng(cols).standard_normal((rows, cols)).astype(np.float32) * 4
+    tx = zili.tensor(x, device=cpu)
+    fn = zili.jit(lambda t: (t.softmax(-1), t.log_softmax(-1)))
+    for _ in range(3):  # eager first call, trace, replay
+        soft, logsoft = fn(tx)
+    np.testing.assert_array_equal(soft.numpy(), tx.softmax(-1).numpy())
+    np.testing.assert_array_equal(logsoft.numpy(), tx.log_softmax(-1).numpy())
+    shifted = x.astype(np.float64) - x.max(-1, keepdims=True)
+    want = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+    np.testing.assert_allclose(soft.numpy(), want, rtol=2e-6, atol=1e-9)
+    kernels = [s.kernel for s in fn.plan.steps if getattr(s, "kernel", None) is not None]
+    sources = [CRenderer(dynamic=False).render(k)[0] for k in kernels]
+    in_scratch = any(f" sc{k}[{cols}];" in src for src, kernel in zip(sources, kernels)
+                     for k in kernel.scratch)
+    assert in_scratch == (cols <= SCRATCH_ROW)

@@ -90,6 +90,9 @@ class Kernel:
     special: str | None = None
     special_arg: Any = None
     random_params: int = 0
+    # Buffers of ``full`` stages that only later stages of this kernel read (no other
+    # kernel, not a result): a renderer may keep them in per-row scratch instead of memory.
+    scratch: tuple[int, ...] = ()
 
     def store_view(self, stage: Stage) -> View:
         """The View a store writes through, over the iteration shape."""

@@ -132,7 +132,7 @@ def _rows(r: Any, kernel: Kernel) -> list[str]:
     full = set(range(n))
     if not kept and len(kernel.stages) == 1 and len(kernel.reduce_axes) == 1:
         return _lone_row(r, kernel)
-    body: list[str] = []
+    body: list[str] = r.scratch_declarations(kernel)
     for k, stage in enumerate(kernel.stages):
         if stage.kind != "reduce":
             lines = r.store_lines(kernel, stage, full if stage.kind == "full" else set(kept))

@@ -150,6 +150,11 @@ class CLikeRenderer:
         """The loop variable of ``axis``, or 0 where the axis is not iterated here."""
         return f"i{axis}" if axis in scope else "0"
 
+    def index_of(self, buf: int, view: View, coords: list[str]) -> str:
+        """Where buffer ``buf`` is read or written at ``coords`` through ``view`` (a dialect
+        keeping some buffers elsewhere, such as per-row scratch, overrides this)."""
+        return self.address(view, coords)
+
     def address(self, view: View, coords: list[str]) -> str:
         """offset + sum(coord * stride) for ``view`` at ``coords``."""
         terms = [] if view.offset == 0 else [self.num(view.offset)]
@@ -194,7 +199,7 @@ class CLikeRenderer:
         if kind == "load":
             buf, view = node.arg
             coords = [self.var(d, scope) for d in range(len(view.shape))]
-            value = self.load(node.dtype, buf, self.address(view, coords))
+            value = self.load(node.dtype, buf, self.index_of(buf, view, coords))
             cond = self.valid(view, coords)
             return value if cond is None else f"({cond})?{value}:{self.constant(node.dtype, 0)}"
         if kind == "acc":
@@ -327,7 +332,7 @@ class CLikeRenderer:
         lines: list[str] = []
         value = self.expr_lines(stage.value, scope, {}, lines)
         coords = [self.var(d, scope) for d in range(len(kernel.shape))]
-        address = self.address(kernel.store_view(stage), coords)
+        address = self.index_of(stage.out, kernel.store_view(stage), coords)
         dtype = stage.value.dtype
         lines.append(self.store(dtype, stage.out, address, value) if stage.kind == "full"
                      else self.row_store(dtype, stage.out, address, value))

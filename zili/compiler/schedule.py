@@ -155,7 +155,7 @@ def schedule(roots: list[Node], epilogues: tuple[str, ...] = ()) -> list[Step]:
     while True:
         realized = ((choose_buffers(order, roots) | extra) - absorbed) | adds
         try:
-            return _group(order, realized, fused)
+            return _group(order, realized, fused, roots)
         except _Retry as retry:
             extra |= retry.ids
 
@@ -165,8 +165,8 @@ class _Retry(Exception):  # noqa: N818 (control flow)
         self.ids = ids
 
 
-def _group(order: list[Node], realized: set[int],
-           fused: dict[int, tuple[Node, list]]) -> list[Step]:
+def _group(order: list[Node], realized: set[int], fused: dict[int, tuple[Node, list]],
+           roots: list[Node]) -> list[Step]:
     steps: list[Step] = []
     home: dict[int, int] = {}  # node id -> index of the step that stores it
 
@@ -225,10 +225,19 @@ def _group(order: list[Node], realized: set[int],
         if node.op is Op.RANDOM:
             step.randoms.append(node)
         steps.append(step)
+    # A node that another step reads, or that the plan returns, stays in memory; a kernel's
+    # other full-stage outputs may live in per-row scratch (Kernel.scratch).
+    needed = {id(r) for r in roots}
+    for index, step in enumerate(steps):
+        nodes = step.lowering.buffers if step.lowering is not None else step.nodes
+        needed |= {id(n) for n in nodes if home.get(id(n)) != index}
     for i, step in enumerate(steps):
         if step.lowering is not None:
             step.kernel = collapse_axes(step.lowering.kernel(f"j_k{i}"))
             step.nodes = step.lowering.buffers
+            step.kernel.scratch = tuple(
+                stage.out for stage in step.kernel.stages if stage.kind == "full" and
+                stage.view is None and id(step.nodes[stage.out]) not in needed)
     return steps
 
 
