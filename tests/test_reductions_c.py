@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import zili
 from zili.compiler.reduce_c import path_of
-from zili.compiler.render_c import SCRATCH_ROW, CRenderer
+from zili.compiler.render_c import CRenderer
+from zili.compiler.scratch_c import SCRATCH_ROW
 
 SIZES = [1, 2, 3, 5, 7, 13, 31, 33, 67, 130, 1031]  # odd, prime, around the 32 lanes
 

@@ -15,12 +15,8 @@ from zili.compiler.reduce_c import PARALLEL_THRESHOLD, path_of, render_reduction
 from zili.compiler.reduce_c import PRELUDE as REDUCE_PRELUDE
 from zili.compiler.renderer import CLikeRenderer
 from zili.compiler.scatter_c import render_scatter
+from zili.compiler.scratch_c import RowScratch
 from zili.dtype import DType
-from zili.ops.view import View
-
-# The longest row kept in stack scratch (elements): 64 KiB of float32 per thread, well inside
-# an OpenMP worker's stack.
-SCRATCH_ROW = 16384
 
 PRELUDE = r"""#include <math.h>
 #include <limits.h>
@@ -47,7 +43,7 @@ _STORAGE = {"bool": "unsigned char", "uint8": "unsigned char", "int8": "signed c
             "float64": "double"}
 
 
-class CRenderer(CLikeRenderer):
+class CRenderer(RowScratch, CLikeRenderer):
     """C99 with GCC/Clang extensions (``_Float16``, ``restrict``, OpenMP pragmas)."""
 
     prelude = PRELUDE
@@ -126,39 +122,6 @@ class CRenderer(CLikeRenderer):
     def note(self, kernel: Kernel) -> str:
         """A reduction's loop shape (``rows`` or ``columns``, :mod:`reduce_c`)."""
         return f" ({path_of(kernel)} path)" if path_of(kernel) else ""
-
-    def begin(self, kernel: Kernel) -> None:
-        """The base's reset, and which buffers this kernel keeps in per-row scratch: a fused
-        row kernel's intermediate rows (softmax's exponentials, say) that only the same
-        row's later stages read stay in a stack array, in cache, instead of going to memory
-        and back (rows up to SCRATCH_ROW elements; one reduced axis, the innermost)."""
-        super().begin(kernel)
-        axis = len(kernel.shape) - 1
-        self.row_scratch = {} if self.dynamic or kernel.reduce_axes != (axis,) or \
-            kernel.shape[axis] > SCRATCH_ROW or path_of(kernel) != "rows" else \
-            {k: kernel.buffers[k] for k in kernel.scratch}
-
-    def index_of(self, buf: int, view: View, coords: list[str]) -> str:
-        """A scratch row is indexed by the reduced coordinate alone."""
-        return coords[-1] if buf in self.row_scratch else super().index_of(buf, view, coords)
-
-    def load(self, dtype: DType, buf: int, index: str) -> str:
-        """A scratch row ``sc{buf}`` or buffer ``b{buf}``."""
-        if buf in self.row_scratch:
-            return self.load_value(dtype, f"sc{buf}[{index}]")
-        return super().load(dtype, buf, index)
-
-    def store(self, dtype: DType, buf: int, index: str, value: str) -> str:
-        """Into a scratch row ``sc{buf}`` or buffer ``b{buf}``."""
-        if buf in self.row_scratch:
-            return f"sc{buf}[{index}] = {self.store_value(dtype, value)};"
-        return super().store(dtype, buf, index, value)
-
-    def scratch_declarations(self, kernel: Kernel) -> list[str]:
-        """The per-row arrays of this kernel's scratch buffers."""
-        size = kernel.shape[-1]
-        return [f"{self.storage_type(dtype)} sc{k}[{size}];"
-                for k, dtype in self.row_scratch.items()]
 
     def render(self, kernel: Kernel) -> tuple[str, list[int]]:
         """Reductions through :mod:`zili.compiler.reduce_c`'s loops, the rest as the base."""
