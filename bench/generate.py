@@ -7,8 +7,9 @@ saved as float32 and as bfloat16 folders, and loaded by both frameworks from the
 float32 folder. Prefill: one forward over a prompt of ``--prompt`` tokens, batch 1 and 8,
 computing the logits of the last position only (what generation needs; ``logits_to_keep=1``
 in both frameworks); zili's warm-up call of a shape runs eagerly, its first timed call
-traces one decoder layer and later calls replay it, as any repeated inference call does. Decode: ``--new`` greedy tokens with the KV cache: the time of
-generating ``--new`` tokens minus that of generating one (prefill and first token), for
+traces one decoder layer and later calls replay it, as any repeated inference call does.
+Decode: ``--new`` greedy tokens with the KV cache: the time of generating ``--new`` tokens
+minus that of generating one (prefill and first token), for
 ``--new`` - 1 decode steps (zili's decode steps replay a jitted step, traced in the warm-up
 call). Each measurement alternates zili and transformers (best of ``--repeat``), so
 on a busy machine both see the same load; compare the ratios. Memory is measured in a
